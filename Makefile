@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+#   make                      build every module for the running kernel
+#   make KDIR=<build dir>     ... for another kernel (KERNELRELEASE=<ver> works too)
+#   make check [KERNELS=...]  run the tests in QEMU guests (installs what it needs)
+#   make demo                 boot a guest and show the balloon values everywhere
+#   make lint                 checkpatch --strict, sparse and a W=1 build
+#   make dkms-install         install from this checkout with DKMS (as root)
+#   make dkms-remove
+
+KDIR ?= /lib/modules/$(or $(KERNELRELEASE),$(shell uname -r))/build
+# The release the kernel reports (uname -r); Debian's kernel.release differs.
+KREL = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+COMPAT_DIR = $(CURDIR)/src/compat/generated/$(KREL)
+COMPAT_H = $(COMPAT_DIR)/compat-generated.h
+
+PACKAGE_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+DKMS_SRC = /usr/src/balloon-ext-$(PACKAGE_VERSION)
+PYTEST = /usr/bin/python3 -m pytest
+
+all: modules
+
+kdir-exists:
+	@test -f $(KDIR)/Makefile || { \
+		echo "No kernel build directory at $(KDIR)."; \
+		echo "Install the kernel headers (apt-get install linux-headers-$$(uname -r)) or pass KDIR=<dir>."; \
+		exit 1; }
+
+$(COMPAT_H): src/compat/gen-compat.sh $(wildcard src/compat/probes/*.c) | kdir-exists
+	@mkdir -p $(dir $@)
+	+src/compat/gen-compat.sh $(KDIR) $@
+
+modules: kdir-exists $(COMPAT_H)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) BEXT_COMPAT_DIR=$(COMPAT_DIR) modules
+
+# Works without a kernel tree, so a checkout can always be cleaned.
+clean:
+	rm -rf src/compat/generated
+	find . \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
+		-o -name '.*.cmd' -o -name '*.order' -o -name 'Module.symvers' \
+		-o -name '*.dwo' \) -not -path './.git/*' -delete
+	rm -rf .tmp_versions
+
+deps:
+	scripts/install-deps.sh
+
+check: deps
+	KERNELS="$(KERNELS)" $(PYTEST) tests
+
+demo: deps
+	/usr/bin/python3 tests/demo.py
+
+lint: deps
+	scripts/lint.sh
+
+dkms-install:
+	dkms remove balloon-ext/$(PACKAGE_VERSION) --all >/dev/null 2>&1 || true
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r dkms.conf Kbuild Makefile src $(DKMS_SRC)/
+	rm -rf $(DKMS_SRC)/src/compat/generated
+	dkms add balloon-ext/$(PACKAGE_VERSION)
+	dkms install balloon-ext/$(PACKAGE_VERSION)
+
+dkms-remove:
+	dkms remove balloon-ext/$(PACKAGE_VERSION) --all
+	rm -rf $(DKMS_SRC)
+
+.PHONY: all modules kdir-exists clean deps check demo lint dkms-install dkms-remove

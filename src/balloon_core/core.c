@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * balloon_core: the inflated amounts balloon drivers report, and the
+ * module that shows them wherever an admin looks for memory.
+ */
+#include <linux/atomic.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/seq_file.h>
+
+#include "balloon_core.h"
+#include "internal.h"
+
+static atomic_long_t inflated_total_kb = ATOMIC_LONG_INIT(0);
+static atomic_long_t inflated_free_kb = ATOMIC_LONG_INIT(0);
+static atomic_long_t rejected = ATOMIC_LONG_INIT(0);
+
+static bool meminfo_hook = true;
+module_param(meminfo_hook, bool, 0444);
+MODULE_PARM_DESC(meminfo_hook, "Append the balloon lines to /proc/meminfo (default: on)");
+
+static bool show_mem_hook = true;
+module_param(show_mem_hook, bool, 0444);
+MODULE_PARM_DESC(show_mem_hook, "Print the balloon line in every show_mem() report: OOM, SysRq-m, panic (default: on)");
+
+/* Setters may run under spinlocks and from the OOM notifier: no sleeping. */
+static void bcore_store(atomic_long_t *value, const char *name, long kb,
+			void *caller)
+{
+	if (unlikely(kb < 0)) {
+		atomic_long_inc(&rejected);
+		pr_warn_ratelimited("rejected negative %s of %ld kB from %pS; keeping %ld kB\n",
+				    name, kb, caller, atomic_long_read(value));
+		return;
+	}
+	atomic_long_set(value, kb);
+}
+
+/**
+ * balloon_set_inflated_total() - report memory ballooned out of MemTotal
+ * @inflated_kb: the driver's whole inflated amount, in kB; not a delta
+ *
+ * For drivers that adjust managed pages when they inflate, so that the
+ * ballooned memory no longer counts in MemTotal. The value replaces the
+ * previous one. A negative value is rejected with a rate-limited warning
+ * that names the caller, and the previous value is kept.
+ *
+ * Context: Any context; does not sleep.
+ */
+void balloon_set_inflated_total(long inflated_kb)
+{
+	bcore_store(&inflated_total_kb, "InflatedTotal", inflated_kb,
+		    __builtin_return_address(0));
+}
+EXPORT_SYMBOL_GPL(balloon_set_inflated_total);
+
+/**
+ * balloon_set_inflated_free() - report ballooned memory still counted as used
+ * @inflated_kb: the driver's whole inflated amount, in kB; not a delta
+ *
+ * For drivers that leave managed pages alone, so that ballooned memory
+ * stays in MemTotal and shows as used. The value replaces the previous one.
+ * A negative value is rejected with a rate-limited warning that names the
+ * caller, and the previous value is kept.
+ *
+ * Context: Any context; does not sleep.
+ */
+void balloon_set_inflated_free(long inflated_kb)
+{
+	bcore_store(&inflated_free_kb, "InflatedFree", inflated_kb,
+		    __builtin_return_address(0));
+}
+EXPORT_SYMBOL_GPL(balloon_set_inflated_free);
+
+/**
+ * balloon_get_inflated_total() - read the reported InflatedTotal
+ *
+ * Context: Any context.
+ * Return: the last accepted InflatedTotal, in kB.
+ */
+long balloon_get_inflated_total(void)
+{
+	return atomic_long_read(&inflated_total_kb);
+}
+EXPORT_SYMBOL_GPL(balloon_get_inflated_total);
+
+/**
+ * balloon_get_inflated_free() - read the reported InflatedFree
+ *
+ * Context: Any context.
+ * Return: the last accepted InflatedFree, in kB.
+ */
+long balloon_get_inflated_free(void)
+{
+	return atomic_long_read(&inflated_free_kb);
+}
+EXPORT_SYMBOL_GPL(balloon_get_inflated_free);
+
+long bcore_rejected_count(void)
+{
+	return atomic_long_read(&rejected);
+}
+
+/* The format of the never-merged meminfo series, so tools can share parsers. */
+void bcore_show_values(struct seq_file *m)
+{
+	seq_printf(m, "InflatedTotal:  %8ld kB\n", balloon_get_inflated_total());
+	seq_printf(m, "InflatedFree:   %8ld kB\n", balloon_get_inflated_free());
+}
+
+static int __init balloon_core_init(void)
+{
+	int err;
+
+	err = bcore_sysfs_init();
+	if (err)
+		return err;
+	bcore_debugfs_init();
+	bcore_hook_attach(&bcore_meminfo_hook, meminfo_hook);
+	bcore_hook_attach(&bcore_show_mem_hook, show_mem_hook);
+	return 0;
+}
+
+static void __exit balloon_core_exit(void)
+{
+	/* Hooks first: once they are gone nothing reads the values. */
+	bcore_hook_detach(&bcore_show_mem_hook);
+	bcore_hook_detach(&bcore_meminfo_hook);
+	bcore_debugfs_exit();
+	bcore_sysfs_exit();
+}
+
+module_init(balloon_core_init);
+module_exit(balloon_core_exit);
+
+MODULE_DESCRIPTION("Show memory taken by balloon drivers in meminfo, sysfs, debugfs and show_mem()");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(BALLOON_EXT_VERSION);
