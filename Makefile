@@ -50,7 +50,8 @@ check: deps
 demo: deps
 	/usr/bin/python3 tests/demo.py
 
-lint: deps
+lint:
+	scripts/install-deps.sh lint
 	scripts/lint.sh
 
 dkms-install:

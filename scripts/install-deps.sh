@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# install-deps.sh [lint]
+#
+# Install the Debian packages that make check and make demo need (and with
+# "lint", what make lint needs too). Only missing packages are installed, so
+# a prepared machine pays one dpkg-query.
+set -eu
+
+pkgs="qemu-system-x86 busybox-static python3-pytest build-essential bc flex
+bison libelf-dev cpio xz-utils zstd kmod"
+[ "${1:-}" = lint ] && pkgs="$pkgs sparse linux-headers-amd64 perl"
+
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: missing packages:$missing; run as root or install them." >&2
+	exit 1
+fi
+echo "install-deps.sh: installing$missing"
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
