@@ -23,6 +23,14 @@ static bool show_mem_hook = true;
 module_param(show_mem_hook, bool, 0444);
 MODULE_PARM_DESC(show_mem_hook, "Print the balloon line in every show_mem() report: OOM, SysRq-m, panic (default: on)");
 
+/*
+ * For kernels whose distribution renamed or split the function. Any function
+ * is safe to name: the hook only prints as it returns.
+ */
+static char *show_mem_symbol = BEXT_SHOW_MEM_SYMBOL;
+module_param(show_mem_symbol, charp, 0444);
+MODULE_PARM_DESC(show_mem_symbol, "Function the show_mem() hook attaches to (default: " BEXT_SHOW_MEM_SYMBOL ", as probed at build time)");
+
 /* Setters may run under spinlocks and from the OOM notifier: no sleeping. */
 static void bcore_store(atomic_long_t *value, const char *name, long kb,
 			void *caller)
@@ -117,6 +125,7 @@ static int __init balloon_core_init(void)
 		return err;
 	bcore_debugfs_init();
 	bcore_hook_attach(&bcore_meminfo_hook, meminfo_hook);
+	bcore_show_mem_hook.krp.kp.symbol_name = show_mem_symbol;
 	bcore_hook_attach(&bcore_show_mem_hook, show_mem_hook);
 	return 0;
 }

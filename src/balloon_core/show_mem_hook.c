@@ -23,7 +23,6 @@ static int show_mem_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 struct bcore_hook bcore_show_mem_hook = {
 	.what = "show_mem() reports",
 	.krp = {
-		.kp.symbol_name = BEXT_SHOW_MEM_SYMBOL,
 		.handler = show_mem_return,
 	},
 };
