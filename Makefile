@@ -5,7 +5,8 @@
 #   make check [KERNELS=...]  run the tests in QEMU guests (installs what it needs)
 #   make demo                 boot a guest and show the balloon values everywhere
 #   make lint                 checkpatch --strict, sparse and a W=1 build
-#   make dkms-install         install from this checkout with DKMS (as root)
+#   make dkms-install         install from this checkout with DKMS (as root;
+#                             KERNELRELEASE=<ver> for another installed kernel)
 #   make dkms-remove
 
 KDIR ?= /lib/modules/$(or $(KERNELRELEASE),$(shell uname -r))/build
@@ -55,13 +56,7 @@ lint:
 	scripts/lint.sh
 
 dkms-install:
-	dkms remove balloon-ext/$(PACKAGE_VERSION) --all >/dev/null 2>&1 || true
-	rm -rf $(DKMS_SRC)
-	mkdir -p $(DKMS_SRC)
-	cp -r dkms.conf Kbuild Makefile src $(DKMS_SRC)/
-	rm -rf $(DKMS_SRC)/src/compat/generated
-	dkms add balloon-ext/$(PACKAGE_VERSION)
-	dkms install balloon-ext/$(PACKAGE_VERSION)
+	packaging/dkms-install.sh $(KERNELRELEASE)
 
 dkms-remove:
 	dkms remove balloon-ext/$(PACKAGE_VERSION) --all
