@@ -1,0 +1,1 @@
+"""Test harness for balloon-ext: fetch Debian kernels, build modules, boot them in QEMU."""

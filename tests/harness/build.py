@@ -1,0 +1,74 @@
+"""Building the project's modules for a kernel, and the static guest tools."""
+import filecmp
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .cache import cache_dir
+from .commands import run
+from .kernels import Kernel
+
+
+def build_modules(kernel: Kernel, srcdir: Path) -> Path:
+    """Build the project (and tests/modules if present) for `kernel`; return the build tree.
+
+    Project modules end up at the top of the returned directory, test modules in
+    its tests/modules/.
+    """
+    top = cache_dir("build", kernel.release)
+    tree = cache_dir("build", kernel.release, "src")
+    sync_tree(srcdir, tree, manifest=top / "manifest")
+    make = BUILDERS[kernel.spec.builder]
+    make(kernel, tree, top / "make.log")
+    if (tree / "tests" / "modules" / "Makefile").exists():
+        make(kernel, tree / "tests" / "modules", top / "make-tests.log")
+    return tree
+
+
+def _make_on_host(kernel: Kernel, directory: Path, log: Path):
+    make_vars = [f"{key}={value}" for key, value in kernel.env.items()]
+    run(["make", f"-j{os.cpu_count()}", f"KDIR={kernel.kdir}", *make_vars],
+        cwd=directory, log=log)
+
+
+# How each KernelSpec.builder kind runs make; a chroot builder for kernels whose
+# headers need their own suite's toolchain goes here.
+BUILDERS = {"host": _make_on_host}
+
+
+def sync_tree(srcdir: Path, dest: Path, manifest: Path):
+    """Copy the project's files (tracked and new, not ignored) to dest, rsync-style.
+
+    Unchanged files keep their mtime so make stays incremental; files that left
+    the project since the last sync are removed.
+    """
+    listing = subprocess.run(
+        ["git", "-C", str(srcdir), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True, stdout=subprocess.PIPE).stdout.decode()
+    # --cached still lists files deleted in the work tree.
+    files = sorted({name for name in listing.split("\0") if (srcdir / name).is_file()})
+    for name in files:
+        source, target = srcdir / name, dest / name
+        if target.exists() and filecmp.cmp(source, target, shallow=False):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)  # fresh mtime, so make rebuilds what depends on it
+        shutil.copymode(source, target)
+    previous = manifest.read_text().splitlines() if manifest.exists() else []
+    for name in set(previous) - set(files):
+        (dest / name).unlink(missing_ok=True)
+    manifest.write_text("\n".join(files) + "\n")
+
+
+def build_hog(srcdir: Path) -> Path:
+    """tests/guest/hog.c as a static binary, rebuilt only when the source changes."""
+    source = srcdir / "tests" / "guest" / "hog.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    binary = cache_dir("build", "guest") / f"hog-{digest}"
+    if not binary.exists():
+        partial = binary.with_suffix(".partial")
+        run(["gcc", "-static", "-O2", "-Wall", "-o", str(partial), str(source)])
+        partial.rename(binary)
+    return binary

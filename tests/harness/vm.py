@@ -1,0 +1,223 @@
+"""A QEMU guest driven through its serial console (a shell) and QMP."""
+import base64
+import os
+import random
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .cache import cache_dir
+from .kernels import Kernel
+from .qmp import QMP, QMPClosed
+
+READY = b"@@balloon-ext-ready@@\n"  # printed by tests/guest/init before each shell
+BOOT_TIMEOUT = 300  # TCG boots take 6-9 s alone, much longer on a loaded host
+
+
+class VMError(RuntimeError):
+    pass
+
+
+class GuestTimeout(VMError):
+    pass
+
+
+class QemuExited(VMError):
+    pass
+
+
+class VM:
+    def __init__(self, kernel: Kernel, initrd: Path, mem: str = "1G", smp: int = 2,
+                 devices=(), append: str = "", name: str = "vm"):
+        self.kernel = kernel
+        self.name = name
+        # Unix socket paths must stay short, so not under the cache.
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="balloon-ext-"))
+        qmp_socket = self.tmpdir / "qmp.sock"
+        logs = cache_dir("logs")
+        self.console_log_path = logs / f"{name}.console.log"
+        self.qemu_log_path = logs / f"{name}.qemu.log"
+        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi",
+               "-cpu", "max", "-smp", str(smp), "-m", mem, "-display", "none", "-no-reboot",
+               "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
+               # loglevel=1 keeps printk off the console, where it would mix with output.
+               "-append", f"console=ttyS0 panic=-1 loglevel=1 log_buf_len=4M {append}".strip(),
+               "-qmp", f"unix:{qmp_socket},server=on,wait=off",
+               "-serial", "stdio", "-monitor", "none"]
+        for device in devices:
+            cmd += ["-device", device]
+
+        self.console = bytearray()  # everything the guest printed, without \r
+        self.cond = threading.Condition()
+        self.eof = False
+        self.console_log = open(self.console_log_path, "wb")
+        self.qemu_log = open(self.qemu_log_path, "wb")
+        self.qemu_log.write(shlex.join(cmd).encode() + b"\n")
+        self.qemu_log.flush()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.qemu_log)
+        self.reader = threading.Thread(target=self._read_console, daemon=True)
+        self.reader.start()
+        self._qmp = None
+        try:
+            self._wait_for_socket(qmp_socket)
+            try:
+                self._qmp = QMP(qmp_socket)
+            except (QMPClosed, OSError, ValueError) as error:
+                raise self._exited("start-up") from error  # e.g. a bad -device
+            self._wait_for(re.escape(READY), 0, BOOT_TIMEOUT, "the guest shell")
+            self._run("true", BOOT_TIMEOUT)  # swallows the shell's banner
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_for_socket(self, path: Path, timeout: float = 30):
+        """QEMU creates the QMP socket early in its start-up, unless it fails to start."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None:
+                raise self._exited("start-up")
+            if time.monotonic() > deadline:
+                raise VMError(f"{self.name}: no QMP socket after {timeout} s")
+            time.sleep(0.05)
+
+    def _read_console(self):
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 65536):
+            chunk = chunk.replace(b"\r", b"")
+            self.console_log.write(chunk)
+            self.console_log.flush()
+            with self.cond:
+                self.console += chunk
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and not self.eof
+
+    def console_tail(self, lines: int = 40) -> str:
+        with self.cond:
+            text = self.console.decode(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _exited(self, what: str) -> QemuExited:
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=5)  # the console's last words
+        return QemuExited(
+            f"{self.name}: QEMU exited ({self.proc.returncode}) during {what}; console tail "
+            f"(full log {self.console_log_path}):\n{self.console_tail()}\nQEMU stderr:\n"
+            f"{self.qemu_log_path.read_text(errors='replace')[-2000:]}")
+
+    def _wait_for(self, pattern: bytes, start: int, timeout: float, what: str) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        position = start
+        with self.cond:
+            while not (match := regex.search(self.console, position)):
+                # Only a marker still arriving can start this far back; keeps big outputs linear.
+                position = max(start, len(self.console) - 128)
+                if self.eof:
+                    raise self._exited(f"wait for {what}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GuestTimeout(
+                        f"{self.name}: no {what} within {timeout} s; console tail "
+                        f"(full log {self.console_log_path}):\n{self.console_tail()}")
+                self.cond.wait(remaining)
+            return match
+
+    def _send(self, data: bytes):
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # QEMU is gone; _wait_for reports it with the console tail
+
+    def run(self, cmd: str, timeout: float = 120) -> tuple[int, str]:
+        """Run cmd in the guest shell; return (exit status, stdout+stderr)."""
+        try:
+            return self._run(cmd, timeout)
+        except GuestTimeout:
+            # ^C, then wait for a shell again, so the next command starts clean.
+            self._send(b"\x03")
+            try:
+                self._run("true", 10)
+            except GuestTimeout:
+                pass
+            raise
+
+    def _run(self, cmd: str, timeout: float) -> tuple[int, str]:
+        nonce = random.randrange(10**8, 10**9)
+        with self.cond:
+            start = len(self.console)
+        # The marker's number only exists once the shell has computed it, so
+        # an echo of this text can never be mistaken for the end of the output.
+        self._send((f"{{ {cmd}\n}} </dev/null 2>&1; __rc=$?; "
+                    f"printf '\\n@@%s_%s@@\\n' \"$(({nonce}+1))\" \"$__rc\"\n").encode())
+        match = self._wait_for(rb"\n@@%d_(\d+)@@\n|%s" % (nonce + 1, re.escape(READY)),
+                               start, timeout, f"end of {cmd!r}")
+        if match.group(1) is None:
+            self._run("true", 10)  # swallows the new shell's banner
+            raise VMError(f"{self.name}: the guest shell exited during {cmd!r}; init started "
+                          f"a new one, shell state (cwd, variables) is lost")
+        with self.cond:
+            output = self.console[start:match.start()]
+        return int(match.group(1)), output.decode(errors="replace")
+
+    def check(self, cmd: str, timeout: float = 120) -> str:
+        """Run cmd in the guest; return its output, raise if it fails."""
+        rc, output = self.run(cmd, timeout)
+        if rc != 0:
+            raise VMError(f"{self.name}: {cmd!r} exited {rc}:\n{output}")
+        return output
+
+    def dmesg(self) -> str:
+        return self.check("dmesg")
+
+    def write_file(self, guest_path: str, content: str | bytes):
+        """Create a guest file; base64 keeps console line lengths and bytes safe."""
+        data = content.encode() if isinstance(content, str) else content
+        encoded = base64.encodebytes(data).decode()
+        self.check(f"base64 -d > {shlex.quote(guest_path)} <<'@@EOF@@'\n{encoded}@@EOF@@")
+
+    def qmp(self, command: str, **arguments) -> dict:
+        """A QMP command's `return` payload (QMPError on `error`)."""
+        try:
+            return self._qmp.command(command, **arguments)
+        except QMPClosed:
+            raise self._exited(f"QMP {command}") from None
+
+    def qmp_events(self) -> list[dict]:
+        """QMP events received since the last call."""
+        return self._qmp.take_events()
+
+    def stop(self):
+        """Quit QEMU (QMP quit, then kill if it hangs) and close the logs."""
+        if self.proc.poll() is None and self._qmp is not None:
+            try:
+                self._qmp.command("quit")
+            except (QMPClosed, OSError, TimeoutError):
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self._qmp is not None:
+            self._qmp.close()
+        self.reader.join(timeout=5)
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.console_log.close()
+        self.qemu_log.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)

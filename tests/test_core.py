@@ -1,0 +1,206 @@
+"""balloon_core in a real guest: the values show in every place, and nowhere once unloaded.
+
+The test-only module tests/modules/balloon_core_test.ko calls the API; its
+parameters "total" and "free" set the values, "stress" races writer threads.
+"""
+import re
+
+import pytest
+
+CORE = "/ext/balloon_core.ko"
+TEST = "/ext/balloon_core_test.ko"
+PARAMS = "/sys/module/balloon_core_test/parameters"
+DEBUGFS = "/sys/kernel/debug/balloon"
+SYSFS = "/sys/kernel/balloon"
+KPROBES = "/sys/kernel/debug/kprobes/list"
+# The kprobes list names the probed functions, not the module that owns the probe.
+PROBED = "meminfo_proc_show|show_mem"
+
+
+def unload(vm):
+    vm.run("rmmod balloon_core_test; rmmod balloon_core")
+    assert "balloon_core" not in vm.check("cat /proc/modules")
+
+
+@pytest.fixture
+def vm(core_vm):
+    """The shared guest with balloon_core loaded fresh for one test; dmesg starts empty."""
+    unload(core_vm)
+    core_vm.check("dmesg -c >/dev/null")
+    yield core_vm
+    unload(core_vm)
+
+
+def load(vm, core_params=""):
+    vm.check(f"insmod {CORE} {core_params}")
+    vm.check(f"insmod {TEST}")
+
+
+def set_values(vm, total, free):
+    vm.check(f"echo {total} > {PARAMS}/total && echo {free} > {PARAMS}/free")
+
+
+def meminfo_lines(vm, total, free):
+    return [f"InflatedTotal:  {total:8d} kB", f"InflatedFree:   {free:8d} kB"]
+
+
+def show_mem_line(total, free):
+    return f"Balloon InflatedTotal:{total}kB InflatedFree:{free}kB"
+
+
+def sysrq_show_mem(vm) -> str:
+    """SysRq-m, and the dmesg lines it produced."""
+    vm.check("dmesg -c >/dev/null && echo m > /proc/sysrq-trigger")
+    out = vm.dmesg()
+    assert "sysrq: Show Memory" in out
+    return out
+
+
+def test_values_show_in_every_place(vm):
+    load(vm)
+    set_values(vm, 1234, 56789)
+
+    debugfs = vm.check(f"cat {DEBUGFS}").splitlines()
+    assert debugfs[:2] == meminfo_lines(vm, 1234, 56789)
+    assert vm.check(f"stat -c %a {DEBUGFS}").strip() == "444"
+
+    assert vm.check(f"cat {SYSFS}/inflated_total_kb").strip() == "1234"
+    assert vm.check(f"cat {SYSFS}/inflated_free_kb").strip() == "56789"
+    assert vm.check(f"stat -c %a {SYSFS}/inflated_total_kb {SYSFS}/inflated_free_kb").split() == [
+        "444", "444"]
+
+    meminfo = vm.check("cat /proc/meminfo").splitlines()
+    assert meminfo[-2:] == meminfo_lines(vm, 1234, 56789)
+    assert sum("Inflated" in line for line in meminfo) == 2
+
+    assert show_mem_line(1234, 56789) in sysrq_show_mem(vm)
+
+
+def test_meminfo_read_in_small_chunks_has_lines_once(vm):
+    """A reader with a tiny buffer makes seq_file retry: the lines must still appear once."""
+    load(vm)
+    set_values(vm, 4096, 0)
+    out = vm.check("dd if=/proc/meminfo bs=7 2>/dev/null")
+    assert out.count("InflatedTotal:") == 1
+    assert out.splitlines()[-2:] == meminfo_lines(vm, 4096, 0)
+
+
+def test_negative_value_rejected_and_old_value_kept(vm):
+    load(vm)
+    set_values(vm, 4096, 8192)
+    vm.check(f"echo -1 > {PARAMS}/total && echo -77 > {PARAMS}/free")
+
+    assert vm.check(f"cat {SYSFS}/inflated_total_kb").strip() == "4096"
+    assert vm.check(f"cat {SYSFS}/inflated_free_kb").strip() == "8192"
+    assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, 4096, 8192)
+    assert "rejected: 2" in vm.check(f"cat {DEBUGFS}")
+
+    dmesg = vm.dmesg()
+    # The warning names the caller, here the test module's parameter handler.
+    assert re.search(r"balloon_core: rejected negative InflatedTotal of -1 kB from "
+                     r"\S+\+0x\w+/0x\w+ \[balloon_core_test\]; keeping 4096 kB", dmesg), dmesg
+    assert re.search(r"rejected negative InflatedFree of -77 kB from .*\[balloon_core_test\]; "
+                     r"keeping 8192 kB", dmesg), dmesg
+
+
+def test_concurrent_writers_leave_consistent_value(vm):
+    load(vm)
+    # Writers race setters and getters, half of them under a spinlock with
+    # interrupts off; the write fails with EIO if any read was torn or stale.
+    vm.check(f"echo 8 > {PARAMS}/stress", timeout=600)
+    total = int(vm.check(f"cat {PARAMS}/total"))
+    free = int(vm.check(f"cat {PARAMS}/free"))
+    assert total % 100000 == 20000 and free % 100000 == 20000
+
+    assert vm.check(f"cat {SYSFS}/inflated_total_kb").strip() == str(total)
+    assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, total, free)
+    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, total, free)
+    assert "stress: 8 writers x 20000 sets" in vm.dmesg()
+
+
+def test_stress_rejects_bad_thread_count(vm):
+    load(vm)
+    rc, _ = vm.run(f"echo 0 > {PARAMS}/stress")
+    assert rc != 0
+
+
+def test_oom_report_carries_balloon_line(vm):
+    load(vm)
+    set_values(vm, 2048, 262144)
+    # The hog allocates and touches memory until the OOM killer ends it.
+    rc, out = vm.run("hog 4096 2>/dev/null", timeout=600)
+    assert rc != 0, out
+    dmesg = vm.dmesg()
+    start = dmesg.index("invoked oom-killer")
+    end = dmesg.index("Out of memory: Killed process", start)
+    assert show_mem_line(2048, 262144) in dmesg[start:end], dmesg[start:end]
+
+
+def test_hooks_switched_off_print_nothing(vm):
+    load(vm, "meminfo_hook=0 show_mem_hook=0")
+    set_values(vm, 1111, 2222)
+    assert "Inflated" not in vm.check("cat /proc/meminfo")
+    assert "Balloon InflatedTotal" not in sysrq_show_mem(vm)
+    debugfs = vm.check(f"cat {DEBUGFS}")
+    assert "meminfo_hook: off" in debugfs and "show_mem_hook: off" in debugfs
+    # The values still show where no hook is needed.
+    assert vm.check(f"cat {SYSFS}/inflated_free_kb").strip() == "2222"
+    assert not re.search(PROBED, vm.check(f"cat {KPROBES}"))
+
+
+@pytest.mark.parametrize("off,on", [("meminfo_hook", "show_mem_hook"),
+                                    ("show_mem_hook", "meminfo_hook")])
+def test_each_hook_switches_off_alone(vm, off, on):
+    load(vm, f"{off}=0")
+    set_values(vm, 10, 20)
+    in_meminfo = "InflatedTotal" in vm.check("cat /proc/meminfo")
+    in_show_mem = show_mem_line(10, 20) in sysrq_show_mem(vm)
+    assert (in_meminfo, in_show_mem) == (on == "meminfo_hook", on == "show_mem_hook")
+    assert f"{off}: off" in vm.check(f"cat {DEBUGFS}")
+
+
+def test_hook_that_cannot_attach_is_logged_and_module_loads(vm):
+    load(vm, "show_mem_symbol=no_such_function_in_this_kernel")
+    set_values(vm, 5, 6)
+    lines = [line for line in vm.dmesg().splitlines() if "cannot hook" in line]
+    assert len(lines) == 1, lines
+    assert "cannot hook no_such_function_in_this_kernel() (error -2): balloon values will " \
+           "not show in show_mem() reports" in lines[0]
+    assert "failed to attach to no_such_function_in_this_kernel (error -2)" in \
+        vm.check(f"cat {DEBUGFS}")
+    # The other places still work.
+    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, 5, 6)
+
+
+# Run in the guest in one go: 50 round trips over a TCG serial console cost minutes.
+CYCLES_SCRIPT = r"""
+fail() { echo "cycle $i: $*"; exit 1; }
+for i in $(seq 1 50); do
+    insmod @CORE@ || fail insmod
+    insmod @TEST@ || fail insmod test
+    echo $i > @PARAMS@/total || fail set
+    grep -q "^InflatedTotal: *$i kB" /proc/meminfo || fail "meminfo lacks value"
+    [ "$(grep -cE '@PROBED@' @KPROBES@)" = 2 ] || fail "kprobes not registered"
+    rmmod balloon_core_test || fail rmmod test
+    rmmod balloon_core || fail rmmod
+    grep -q Inflated /proc/meminfo && fail "stale lines in /proc/meminfo"
+    [ -e @SYSFS@ ] && fail "@SYSFS@ left behind"
+    [ -e @DEBUGFS@ ] && fail "@DEBUGFS@ left behind"
+    grep -E '@PROBED@' @KPROBES@ && fail "kprobes left behind"
+    grep -q '^balloon_core' /proc/modules && fail "module still listed"
+done
+echo cycles-ok
+"""
+
+
+def test_fifty_load_unload_cycles_leave_no_trace(vm):
+    script = CYCLES_SCRIPT
+    for name, value in (("CORE", CORE), ("TEST", TEST), ("PARAMS", PARAMS),
+                        ("KPROBES", KPROBES), ("PROBED", PROBED), ("SYSFS", SYSFS), ("DEBUGFS", DEBUGFS)):
+        script = script.replace("@" + name + "@", value)
+    vm.write_file("/root/cycles.sh", script)
+    out = vm.check("sh /root/cycles.sh", timeout=900)
+    assert out.strip().endswith("cycles-ok"), out
+    # Each load set a value, each unload took every trace away.
+    assert "Inflated" not in vm.check("cat /proc/meminfo")
+    assert "rejected" not in vm.dmesg()
