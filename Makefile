@@ -18,6 +18,7 @@ COMPAT_H = $(COMPAT_DIR)/compat-generated.h
 PACKAGE_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 DKMS_SRC = /usr/src/balloon-ext-$(PACKAGE_VERSION)
 PYTEST = /usr/bin/python3 -m pytest
+KERNELS ?= 6.1
 
 all: modules
 

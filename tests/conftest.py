@@ -10,14 +10,12 @@ import pytest
 
 from harness import timing
 from harness.build import build_hog, build_modules
-from harness.initramfs import make_initramfs
+from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
 from harness.kernels import KERNELS, prepare_kernel
 from harness.vm import VM
 
-REPO = Path(__file__).resolve().parent.parent
-KERNEL_NAMES = os.environ.get("KERNELS", "6.1").split()
-# virtio_pci is the transport the guest init loads; virtio_balloon is for tests to modprobe.
-DEFAULT_KERNEL_MODULES = ("virtio_pci", "virtio_balloon")
+# An empty KERNELS would make pytest skip every test and look green: default instead.
+KERNEL_NAMES = os.environ.get("KERNELS", "").split() or ["6.1"]
 CORE_BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
 
 
@@ -25,6 +23,13 @@ def pytest_configure(config):
     unknown = [name for name in KERNEL_NAMES if name not in KERNELS]
     if unknown:
         raise pytest.UsageError(f"KERNELS: unknown {unknown}; known: {sorted(KERNELS)}")
+
+
+def pytest_sessionfinish(session):
+    """A skipped test is a check that did not run: fail the run rather than look green."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and reporter.stats.get("skipped") and session.exitstatus == 0:
+        session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -59,8 +64,7 @@ def boot(kernel, built, hog):
     Project modules are in the guest's /ext/, the memory hog is /bin/hog. A guest
     that died (e.g. a test panicked it) is booted again on the next request.
     """
-    modules = sorted(built.glob("*.ko")) + sorted((built / "tests" / "modules").glob("*.ko"))
-    guest_files = {f"/ext/{ko.name}": ko for ko in modules} | {"/bin/hog": hog}
+    files = guest_files(built, hog)
     vms: dict[str, tuple[VM, tuple]] = {}
     boots: dict[str, int] = {}
 
@@ -80,10 +84,8 @@ def boot(kernel, built, hog):
         name = f"{kernel.name}-{config_name}"
         if boots[config_name] > 1:
             name += f"-boot{boots[config_name]}"
-        with timing.stage(f"initramfs {name}"):
-            initrd = make_initramfs(kernel, guest_files, list(kernel_modules))
-        with timing.stage(f"boot {name}"):
-            vm = VM(kernel, initrd, mem=mem, devices=devices, append=append, name=name)
+        vm = boot_vm(kernel, files, name, devices=devices, mem=mem, append=append,
+                     kernel_modules=kernel_modules)
         vms[config_name] = (vm, arguments)
         return vm
 

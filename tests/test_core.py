@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from harness.vm import QemuExited
+
 CORE = "/ext/balloon_core.ko"
 TEST = "/ext/balloon_core_test.ko"
 PARAMS = "/sys/module/balloon_core_test/parameters"
@@ -134,6 +136,20 @@ def test_oom_report_carries_balloon_line(vm):
     start = dmesg.index("invoked oom-killer")
     end = dmesg.index("Out of memory: Killed process", start)
     assert show_mem_line(2048, 262144) in dmesg[start:end], dmesg[start:end]
+
+
+def test_panic_report_carries_balloon_line(boot):
+    """panic_print=2 makes panic() print show_mem(); this guest dies, so it boots alone."""
+    vm = boot("panic")
+    load(vm)
+    set_values(vm, 777, 888)
+    # Console loglevel 7, so the report reaches the console the harness reads.
+    vm.check("echo 2 > /proc/sys/kernel/panic_print && echo 7 > /proc/sys/kernel/printk")
+    with pytest.raises(QemuExited):
+        vm.run("echo c > /proc/sysrq-trigger")
+    console = vm.console_text()
+    panic_at = console.index("Kernel panic - not syncing: sysrq triggered crash")
+    assert show_mem_line(777, 888) in console[panic_at:], console[panic_at:]
 
 
 def test_hooks_switched_off_print_nothing(vm):

@@ -29,7 +29,8 @@ MODULE_PARM_DESC(show_mem_hook, "Print the balloon line in every show_mem() repo
  */
 static char *show_mem_symbol = BEXT_SHOW_MEM_SYMBOL;
 module_param(show_mem_symbol, charp, 0444);
-MODULE_PARM_DESC(show_mem_symbol, "Function the show_mem() hook attaches to (default: " BEXT_SHOW_MEM_SYMBOL ", as probed at build time)");
+MODULE_PARM_DESC(show_mem_symbol,
+		 "Function the show_mem() hook attaches to (default: " BEXT_SHOW_MEM_SYMBOL ")");
 
 /* Setters may run under spinlocks and from the OOM notifier: no sleeping. */
 static void bcore_store(atomic_long_t *value, const char *name, long kb,

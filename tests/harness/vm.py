@@ -103,10 +103,13 @@ class VM:
     def alive(self) -> bool:
         return self.proc.poll() is None and not self.eof
 
-    def console_tail(self, lines: int = 40) -> str:
+    def console_text(self) -> str:
+        """Everything the guest printed on its console so far."""
         with self.cond:
-            text = self.console.decode(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+            return self.console.decode(errors="replace")
+
+    def console_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.console_text().splitlines()[-lines:])
 
     def _exited(self, what: str) -> QemuExited:
         self.proc.wait(timeout=30)
