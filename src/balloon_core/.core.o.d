@@ -7,7 +7,19 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-gcc.h \
  /work/main/src/compat/compat.h \
  /work/main/src/compat/generated/6.1.0-56-amd64/compat-generated.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic.h \
+ /work/main/src/compat/balloon_pages.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mm.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/errno.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/errno.h \
+ arch/x86/include/generated/uapi/asm/errno.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/errno.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/errno-base.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mmdebug.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bug.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bug.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/stringify.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/instrumentation.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/objtool.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/types.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/types.h \
  arch/x86/include/generated/uapi/asm/types.h \
@@ -24,20 +36,14 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/posix_types.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/posix_types_64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/posix_types.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/asm.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/extable_fixup_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bug.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler.h \
  arch/x86/include/generated/asm/rwonce.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/rwonce.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kasan-checks.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kcsan-checks.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/alternative.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/stringify.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/asm.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/extable_fixup_types.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bug.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/instrumentation.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/objtool.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bug.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/once_lite.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/panic.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h \
@@ -75,61 +81,88 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/jump_label.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/jump_label.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/nops.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cmpxchg.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpufeatures.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/required-features.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/disabled-features.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cmpxchg_64.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/rmwcc.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/barrier.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/barrier.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/atomic64_64.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-arch-fallback.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-long.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-instrumented.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/instrumented.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kmsan-checks.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/module.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/gfp.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/gfp_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mmzone.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/spinlock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/typecheck.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/preempt.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cleanup.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/list.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/container_of.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/err.h \
- arch/x86/include/generated/uapi/asm/errno.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/errno.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/errno-base.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/poison.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/stat.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/stat.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/stat.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/time.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/cache.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/barrier.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/alternative.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/barrier.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/preempt.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/rmwcc.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/percpu.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kernel.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/align.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/array_size.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/limits.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/limits.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/vdso/limits.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bitops.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/kernel.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sysinfo.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cache.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/math64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/generic-non-atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bitops.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/sched.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/arch_hweight.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpufeatures.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/required-features.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/disabled-features.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/const_hweight.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/instrumented.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kmsan-checks.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-non-atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-lock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/le.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/ext2-atomic-setbit.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kstrtox.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/log2.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/math.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/div64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/div64.h \
- /usr/src/linux-headers-6.1.0-56-common/include/vdso/math64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/minmax.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/static_call_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/instruction_pointer.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/percpu.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/threads.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu-defs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/thread_info.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/restart_block.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/time64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/math64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/vdso/math64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/vdso/time64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/time.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/time_types.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/time32.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/timex.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/timex.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/timex.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/processor.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/processor-flags.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/processor-flags.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/current.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/thread_info.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_types.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/mem_encrypt.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/mem_encrypt.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/cc_platform.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_64_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/kaslr.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/range.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/memory_model.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pfn.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/getorder.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpufeature.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/processor.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/processor-flags.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/processor-flags.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/math_emu.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/ptrace.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/segment.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_types.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_64_types.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/kaslr.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cache.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/ptrace.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/ptrace-abi.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/paravirt_types.h \
@@ -142,44 +175,10 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/msr-index.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/unwind_hints.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/orc_types.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/percpu.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kernel.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/align.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/array_size.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/limits.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/limits.h \
- /usr/src/linux-headers-6.1.0-56-common/include/vdso/limits.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/bitops.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/typecheck.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/generic-non-atomic.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bitops.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/sched.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/arch_hweight.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/const_hweight.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-atomic.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-non-atomic.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/instrumented-lock.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/le.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bitops/ext2-atomic-setbit.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kstrtox.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/log2.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/minmax.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/static_call_types.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/instruction_pointer.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/percpu.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/threads.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu-defs.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/GEN-for-each-reg.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/proto.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/ldt.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/sigcontext.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/current.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/page_64.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/range.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/memory_model.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/pfn.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/getorder.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/msr.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/msr-index.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpumask.h \
@@ -187,15 +186,19 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/bitmap.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/find.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/string.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/errno.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/errno.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/overflow.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/string.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/string.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/string_64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/fortify-string.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/bug.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/gfp_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/atomic.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cmpxchg.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cmpxchg_64.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/atomic64_64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-arch-fallback.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-long.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/atomic/atomic-instrumented.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/numa.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/msr.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/ioctl.h \
@@ -208,33 +211,13 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/frame.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/special_insns.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/irqflags.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/cleanup.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irqflags.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fpu/types.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vmxfeatures.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vdso/processor.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/personality.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/personality.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/tsc.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpufeature.h \
- /usr/src/linux-headers-6.1.0-56-common/include/vdso/time32.h \
- /usr/src/linux-headers-6.1.0-56-common/include/vdso/time.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/uidgid.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/highuid.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/buildid.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mm_types.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mm_types_task.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/tlbbatch.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/auxvec.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/auxvec.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/auxvec.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kref.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/spinlock.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/preempt.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/preempt.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/thread_info.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/restart_block.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/thread_info.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cache.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/bottom_half.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/lockdep.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/smp.h \
@@ -253,6 +236,31 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rwlock.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/spinlock_api_smp.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rwlock_api_smp.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/wait.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/wait.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/seqlock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mutex.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/osq_lock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/debug_locks.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/nodemask.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/random.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/once.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/random.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/irqnr.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/irqnr.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/prandom.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/archrandom.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pageblock-flags.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page-flags-layout.h \
+ include/generated/bounds.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mm_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mm_types_task.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/tlbbatch.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/auxvec.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/auxvec.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/auxvec.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kref.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/refcount.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rbtree.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rbtree_types.h \
@@ -261,20 +269,23 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rcutree.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/maple_tree.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rwsem.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/osq_lock.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/completion.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/swait.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/wait.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/wait.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/uprobes.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/uprobes.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/notifier.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mutex.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/debug_locks.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/srcu.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/workqueue.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/timer.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/ktime.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/time.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/time32.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/timex.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/timex.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/timex.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/tsc.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/vdso/time32.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/vdso/time.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/jiffies.h \
  /usr/src/linux-headers-6.1.0-56-common/include/vdso/jiffies.h \
  include/generated/timeconst.h \
@@ -285,25 +296,7 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rcu_segcblist.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/srcutree.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rcu_node_tree.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/page-flags-layout.h \
- include/generated/bounds.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/seqlock.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/mmu.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kmod.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/umh.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/gfp.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mmzone.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/nodemask.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/random.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/once.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/random.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/irqnr.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/irqnr.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/prandom.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mmdebug.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/archrandom.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/pageblock-flags.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/page-flags.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/local_lock.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/local_lock_internal.h \
@@ -329,16 +322,20 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/video/edid.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/apicdef.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/topology.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sysctl.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sysctl.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/elf.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/elf.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user_64.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fsgsbase.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/syscall.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/audit.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf-em.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mmap_lock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu-refcount.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bit_spinlock.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/shrinker.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/resource.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/resource.h \
+ arch/x86/include/generated/uapi/asm/resource.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/resource.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/resource.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page_ext.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/stacktrace.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/stackdepot.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page_ref.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sizes.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sched.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/pid.h \
@@ -346,6 +343,8 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/sem.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sem.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/ipc.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/uidgid.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/highuid.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rhashtable-types.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/ipc.h \
  arch/x86/include/generated/uapi/asm/ipcbuf.h \
@@ -373,11 +372,6 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/ia32_unistd.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/seccomp.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/unistd.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/resource.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/resource.h \
- arch/x86/include/generated/uapi/asm/resource.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/resource.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/resource.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/latencytop.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/prio.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/types.h \
@@ -397,30 +391,24 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rv.h \
  arch/x86/include/generated/asm/kmap_size.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/kmap_size.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vdso.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sysfs.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kernfs.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/idr.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/radix-tree.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/xarray.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/mm.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sync_core.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/sync_core.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/ioasid.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject_ns.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/moduleparam.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/rbtree_latch.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/error-injection.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/error-injection.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/module.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/module.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/orc_types.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/seq_file.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/string_helpers.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/ctype.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pgtable.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pkru.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fpu/api.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/coco.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/pgtable_uffd.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page_table_check.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable_64.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fixmap.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/vsyscall.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/fixmap.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable-invert.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kasan.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kasan-enabled.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/memremap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/ioport.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/huge_mm.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/coredump.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/fs.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/wait_bit.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kdev_t.h \
@@ -428,13 +416,21 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/dcache.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/rculist_bl.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/list_bl.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/bit_spinlock.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/lockref.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/stringhash.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/hash.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/path.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/stat.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/stat.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/stat.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/list_lru.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/shrinker.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/xarray.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/mm.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sync_core.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/sync_core.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/ioasid.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/radix-tree.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/capability.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/capability.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/semaphore.h \
@@ -459,6 +455,8 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/uaccess_64.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/cred.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/key.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sysctl.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sysctl.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/assoc_array.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/user.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu_counter.h \
@@ -476,9 +474,6 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/mount.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/mnt_idmapping.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/slab.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/percpu-refcount.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kasan.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kasan-enabled.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/fs.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/quota.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/dqblk_xfs.h \
@@ -488,54 +483,147 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/projid.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/quota.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/nfs_fs_i.h \
- /work/main/src/include/balloon_core.h \
- /work/main/src/balloon_core/internal.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/kprobes.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_recursion.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/interrupt.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/irqreturn.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/vmstat.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/vm_event_item.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/balloon_compaction.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pagemap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/highmem.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cacheflush.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cacheflush.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/cacheflush.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kmsan.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/dma-direction.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/hardirq.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/context_tracking_state.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace_irq.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/vtime.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/hardirq.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/highmem-internal.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/hugetlb_inline.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/migrate.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mempolicy.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/mempolicy.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/hugetlb.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/cgroupstats.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/taskstats.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/seq_file.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/string_helpers.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/ctype.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kernfs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/idr.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/ns_common.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/nsproxy.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/user_namespace.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kernel_stat.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/interrupt.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/irqreturn.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irq.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irq_vectors.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/sections.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/sections.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup-defs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/u64_stats_sync.h \
+ arch/x86/include/generated/asm/local64.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/local64.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/local.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bpf-cgroup-defs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/psi_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kthread.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup_subsys.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/userfaultfd_k.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/userfaultfd.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/swap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/memcontrol.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page_counter.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/vmpressure.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/eventfd.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/writeback.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/flex_proportions.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/backing-dev-defs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/blk_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bvec.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/device.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/dev_printk.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/energy_model.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sysfs.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject_ns.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/cpufreq.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/topology.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/idle.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/sd_flags.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/klist.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pm.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/device/bus.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/device/class.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/device/driver.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/module.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/buildid.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kmod.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/umh.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/elf.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/elf.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user_64.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fsgsbase.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/syscall.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/audit.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf-em.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vdso.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/moduleparam.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/rbtree_latch.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/error-injection.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/error-injection.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/module.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/module.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/orc_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/device.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/pm_wakeup.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/bio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mempool.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/uio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/uio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/node.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/swapops.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/swapfile.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/tlbflush.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/invpcid.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pti.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/hugetlb.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/hugetlb.h \
+ /work/main/src/compat/shrinker.h /work/main/src/compat/virtio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/scatterlist.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/io.h \
+ arch/x86/include/generated/asm/early_ioremap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/early_ioremap.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/shared/io.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/iomap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/pci_iomap.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/io.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/logic_pio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/fwnode.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/vmalloc.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vmalloc.h \
+ /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable_areas.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/mod_devicetable.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/dma-mapping.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio_config.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio_byteorder.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/virtio_types.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/virtio_config.h \
+ /work/main/src/include/balloon_core.h \
+ /work/main/src/balloon_core/internal.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/kprobes.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_recursion.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_clock.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/trace_clock.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kallsyms.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mm.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/mmap_lock.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/page_ext.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/stacktrace.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/stackdepot.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/page_ref.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sizes.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/pgtable.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pkru.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fpu/api.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/coco.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/pgtable_uffd.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/page_table_check.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable_64.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fixmap.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/vsyscall.h \
- /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/fixmap.h \
- /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable-invert.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/memremap.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/ioport.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/huge_mm.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/coredump.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/vmstat.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/vm_event_item.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/ptrace.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/pid_namespace.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/nsproxy.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/ns_common.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/ptrace.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/ftrace.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compat.h \
@@ -545,8 +633,6 @@ core.o: /work/main/src/balloon_core/core.c \
  arch/x86/include/generated/uapi/asm/sockios.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/sockios.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sockios.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/uio.h \
- /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/uio.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/socket.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/if.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/libc-compat.h \

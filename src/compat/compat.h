@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Force-included into every balloon-ext source file. It turns the probe
- * results in compat-generated.h into the few names the module code uses,
+ * results in compat-generated.h into the names and calls module code uses,
  * so that module code never asks which kernel it is built for.
  */
 #ifndef BALLOON_EXT_COMPAT_H
@@ -15,5 +15,10 @@
 #else
 #define BEXT_SHOW_MEM_SYMBOL "show_mem"
 #endif
+
+/* Newer kernel APIs, in the shape module code uses, on every kernel. */
+#include "balloon_pages.h"
+#include "shrinker.h"
+#include "virtio.h"
 
 #endif /* BALLOON_EXT_COMPAT_H */

@@ -5,8 +5,9 @@
 #
 # Compile every probe in probes/ against the kernel headers in KDIR and
 # write OUT, a header with one BEXT_HAVE_<PROBE> define per probe that
-# compiled. All probes build in one kbuild run with -k, so a failing probe
-# costs nothing extra. MAKE-VARS (such as CC=gcc-12) go to kbuild as given.
+# compiled, and OUT.log, the compiler's output. All probes build in one
+# kbuild run with -k, so a failing probe costs nothing extra. MAKE-VARS
+# (such as CC=gcc-12) go to kbuild as given.
 set -eu
 
 kdir=$1
@@ -29,6 +30,8 @@ ccflags-y := -Werror=implicit-function-declaration -Werror=incompatible-pointer-
 KBUILD
 
 make -C "$kdir" M="$work" -k -j"$(nproc)" "$@" modules >"$work/probes.log" 2>&1 || true
+# Why a probe said no, for whoever wonders.
+cp "$work/probes.log" "$out.log"
 
 if [ ! -f "$work/sanity.o" ]; then
 	echo "gen-compat.sh: the sanity probe did not compile against $kdir:" >&2
