@@ -77,17 +77,17 @@ static inline size_t bext_balloon_dequeue_list(struct balloon_dev_info *info,
 	return got;
 }
 
-#ifdef BEXT_BALLOON_MIGRATION
 /*
  * Migration, step one: @newpage takes the place of the isolated @page in
  * the balloon. Called with the driver's lock held, before telling the host.
+ * From 7.0 the core does both steps itself, after the driver returns.
  */
 static inline void bext_balloon_migrate_insert(struct balloon_dev_info *info,
 					       struct page *newpage,
 					       struct page *page,
 					       bool adjust_managed)
 {
-#ifndef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
+#if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
 	unsigned long flags;
 
 	get_page(newpage);	/* the balloon's reference */
@@ -103,11 +103,14 @@ static inline void bext_balloon_migrate_insert(struct balloon_dev_info *info,
 #endif
 }
 
-/* Migration, step two: the isolated @page leaves the balloon for good. */
+/*
+ * Migration, step two, once the host knows: the isolated @page leaves the
+ * balloon for good.
+ */
 static inline void bext_balloon_migrate_release(struct balloon_dev_info *info,
 						struct page *page)
 {
-#ifndef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
+#if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
 	unsigned long flags;
 
 	spin_lock_irqsave(&info->pages_lock, flags);
@@ -120,6 +123,5 @@ static inline void bext_balloon_migrate_release(struct balloon_dev_info *info,
 	put_page(page);		/* the balloon's reference */
 #endif
 }
-#endif /* BEXT_BALLOON_MIGRATION */
 
 #endif /* BALLOON_EXT_COMPAT_BALLOON_PAGES_H */

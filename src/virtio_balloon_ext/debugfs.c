@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/kernel/debug/virtio-balloon: the two lines of the balloon
+ * documentation first, then the host's target, what the balloon holds,
+ * the negotiated features and what the driver did. Mode 0444 and
+ * read-only, so it opens under lockdown. A second device, should there be
+ * one, gets virtio-balloon-<device>.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/virtio_config.h>
+
+#include "vbe.h"
+
+static struct vbe *debugfs_owner;	/* holds the documented name */
+static DEFINE_MUTEX(debugfs_owner_lock);
+
+static const char * const vbe_feature_names[] = {
+	[VIRTIO_BALLOON_F_MUST_TELL_HOST] = "must_tell_host",
+	[VIRTIO_BALLOON_F_STATS_VQ] = "stats_vq",
+	[VIRTIO_BALLOON_F_DEFLATE_ON_OOM] = "deflate_on_oom",
+	[VIRTIO_BALLOON_F_FREE_PAGE_HINT] = "free_page_hint",
+	[VIRTIO_BALLOON_F_PAGE_POISON] = "page_poison",
+	[VIRTIO_BALLOON_F_REPORTING] = "reporting",
+};
+
+static void vbe_show_count(struct seq_file *m, const char *name, atomic_long_t *v)
+{
+	seq_printf(m, "%s: %ld\n", name, atomic_long_read(v));
+}
+
+static int vbe_show(struct seq_file *m, void *v)
+{
+	struct vbe *vb = m->private;
+	long kb = vbe_inflated_kb(vb);
+	unsigned int f;
+	u32 target;
+
+	seq_printf(m, "InflatedTotal: %ld kB\n", vb->deflate_on_oom ? 0 : kb);
+	seq_printf(m, "InflatedFree: %ld kB\n", vb->deflate_on_oom ? kb : 0);
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages, &target);
+	seq_printf(m, "target_kb: %lu\n",
+		   (unsigned long)target << (VIRTIO_BALLOON_PFN_SHIFT - 10));
+	seq_printf(m, "actual_kb: %ld\n", kb);
+	seq_puts(m, "features:");
+	for (f = 0; f < ARRAY_SIZE(vbe_feature_names); f++)
+		if (vbe_has(vb, f))
+			seq_printf(m, " %s", vbe_feature_names[f]);
+	seq_putc(m, '\n');
+
+	vbe_show_count(m, "inflated_pages", &vb->count.inflated);
+	vbe_show_count(m, "deflated_pages", &vb->count.deflated);
+	vbe_show_count(m, "oom_deflated_pages", &vb->count.oom_deflated);
+	vbe_show_count(m, "migrated_pages", &vb->count.migrated);
+	vbe_show_count(m, "alloc_failures", &vb->count.alloc_failures);
+	vbe_show_count(m, "hinted_blocks", &vb->count.hinted_blocks);
+	seq_printf(m, "hint_blocks_held: %lu\n", READ_ONCE(vb->num_hint_blocks));
+	vbe_show_count(m, "reported_pages", &vb->count.reported);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vbe);
+
+/* debugfs errors are not fatal: the balloon works without its file. */
+void vbe_debugfs_add(struct vbe *vb)
+{
+	char name[64];
+
+	mutex_lock(&debugfs_owner_lock);
+	if (!debugfs_owner) {
+		debugfs_owner = vb;
+		strscpy(name, "virtio-balloon", sizeof(name));
+	} else {
+		snprintf(name, sizeof(name), "virtio-balloon-%s", dev_name(&vb->vdev->dev));
+	}
+	mutex_unlock(&debugfs_owner_lock);
+	vb->debugfs = debugfs_create_file(name, 0444, NULL, vb, &vbe_fops);
+}
+
+void vbe_debugfs_remove(struct vbe *vb)
+{
+	debugfs_remove(vb->debugfs);
+	mutex_lock(&debugfs_owner_lock);
+	if (debugfs_owner == vb)
+		debugfs_owner = NULL;
+	mutex_unlock(&debugfs_owner_lock);
+}

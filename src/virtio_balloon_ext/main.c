@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon_ext: a driver for the virtio memory balloon (device ID 5)
+ * that reports the ballooned amount to balloon_core, so it shows in
+ * /proc/meminfo, sysfs and every OOM report. This file negotiates features
+ * and runs the device's life: probe, remove, freeze and restore.
+ */
+#include <linux/module.h>
+#include <linux/poison.h>
+#include <linux/virtio_config.h>
+
+#include "vbe.h"
+
+static const struct virtio_device_id id_table[] = {
+	{ VIRTIO_ID_BALLOON, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+static unsigned int features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+	VIRTIO_BALLOON_F_PAGE_POISON,
+	VIRTIO_BALLOON_F_REPORTING,
+};
+
+/* Drop the features this guest cannot honour, before they are agreed. */
+static int vbe_validate(struct virtio_device *vdev)
+{
+	/* Legacy devices never said how the newer features behave. */
+	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
+	}
+	/*
+	 * Free pages hold a pattern only if the guest poisons or zeroes them
+	 * on free. If it does, reported pages must come back with that
+	 * pattern, which only a host that knows PAGE_POISON guarantees.
+	 */
+	if (!want_init_on_free() && !page_poisoning_enabled_static())
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
+	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
+	/* PFNs are guest-physical addresses, never IOMMU addresses. */
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+static void vbe_config_changed(struct virtio_device *vdev)
+{
+	struct vbe *vb = vdev->priv;
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stop_update) {
+		queue_work(system_freezable_wq, &vb->size_work);
+		if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+			vbe_hint_config_changed(vb);
+	}
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+static int vbe_init_vqs(struct vbe *vb)
+{
+	struct virtqueue_info info[VBE_VQ_MAX] = {
+		[VBE_VQ_INFLATE] = { .name = "inflate", .callback = vbe_ack },
+		[VBE_VQ_DEFLATE] = { .name = "deflate", .callback = vbe_ack },
+	};
+	int err;
+
+	/* A queue without a name is not created, as its feature is off. */
+	if (vbe_has(vb, VIRTIO_BALLOON_F_STATS_VQ))
+		info[VBE_VQ_STATS] = (struct virtqueue_info){
+			.name = "stats", .callback = vbe_stats_request };
+	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		info[VBE_VQ_FREE_PAGE] = (struct virtqueue_info){ .name = "free_page_vq" };
+	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING))
+		info[VBE_VQ_REPORTING] = (struct virtqueue_info){
+			.name = "reporting_vq", .callback = vbe_ack };
+
+	err = bext_find_vqs(vb->vdev, VBE_VQ_MAX, vb->vqs, info);
+	if (err) {
+		dev_err(&vb->vdev->dev, "cannot set up virtqueues (error %d)\n", err);
+		return err;
+	}
+	if (vbe_has(vb, VIRTIO_BALLOON_F_STATS_VQ)) {
+		err = vbe_stats_start(vb);
+		if (err) {
+			vb->vdev->config->del_vqs(vb->vdev);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Tell the host which pattern freed pages hold: 0 means zeroed. */
+static void vbe_set_poison(struct vbe *vb)
+{
+	u32 poison_val = 0;
+
+	if (!want_init_on_free())
+		memset(&poison_val, PAGE_POISON, sizeof(poison_val));
+	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, poison_val,
+			 &poison_val);
+}
+
+static int vbe_start_reporting(struct vbe *vb)
+{
+	int err = vbe_reporting_register(vb);
+
+	/* Only one device in the system may report; the balloon works without. */
+	if (err == -EBUSY) {
+		dev_warn(&vb->vdev->dev, "free page reporting belongs to another device; this balloon will not report\n");
+		return 0;
+	}
+	if (err)
+		return err;
+	vb->reporting = true;
+	return 0;
+}
+
+/* Give every page back, tell the host, then reset the device. */
+static void vbe_empty(struct vbe *vb)
+{
+	while (READ_ONCE(vb->num_pages)) {
+		vbe_leak(vb, vb->num_pages);
+		cond_resched();	/* pages isolated for migration come back soon */
+	}
+	vbe_update_actual(vb);
+	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		vbe_hint_return(vb, ULONG_MAX);
+	virtio_reset_device(vb->vdev);
+	vb->vdev->config->del_vqs(vb->vdev);
+}
+
+static int vbe_probe(struct virtio_device *vdev)
+{
+	struct vbe *vb;
+	int err;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "the transport gives no access to config space\n");
+		return -EINVAL;
+	}
+	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	if (!vb)
+		return -ENOMEM;
+	vdev->priv = vb;
+	vb->vdev = vdev;
+	INIT_WORK(&vb->size_work, vbe_size_work);
+	INIT_WORK(&vb->stats_work, vbe_stats_work);
+	spin_lock_init(&vb->stop_lock);
+	mutex_init(&vb->lock);
+	init_waitqueue_head(&vb->acked);
+	vb->deflate_on_oom = vbe_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+	bext_balloon_init(&vb->b_dev_info, vbe_migratepage, !vb->deflate_on_oom);
+
+	err = vbe_init_vqs(vb);
+	if (err)
+		goto err_free;
+	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+		err = vbe_hint_init(vb);
+		if (err)
+			goto err_del_vqs;
+	}
+	if (vbe_has(vb, VIRTIO_BALLOON_F_PAGE_POISON))
+		vbe_set_poison(vb);
+	if (vb->deflate_on_oom) {
+		err = vbe_oom_register(vb);
+		if (err)
+			goto err_hint;
+	}
+	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING)) {
+		err = vbe_start_reporting(vb);
+		if (err)
+			goto err_oom;
+	}
+	vbe_debugfs_add(vb);
+
+	virtio_device_ready(vdev);
+	if (vbe_towards_target(vb))
+		vbe_config_changed(vdev);
+	dev_info(&vdev->dev, "ballooned memory shows as %s\n",
+		 vb->deflate_on_oom ? "InflatedFree" : "InflatedTotal");
+	return 0;
+
+err_oom:
+	if (vb->deflate_on_oom)
+		vbe_oom_unregister(vb);
+err_hint:
+	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		vbe_hint_exit(vb);
+err_del_vqs:
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+err_free:
+	kfree(vb);
+	return err;
+}
+
+static void vbe_remove(struct virtio_device *vdev)
+{
+	struct vbe *vb = vdev->priv;
+
+	vbe_debugfs_remove(vb);
+	if (vb->reporting)
+		vbe_reporting_unregister(vb);
+	if (vb->deflate_on_oom)
+		vbe_oom_unregister(vb);
+
+	spin_lock_irq(&vb->stop_lock);
+	vb->stop_update = true;
+	spin_unlock_irq(&vb->stop_lock);
+	cancel_work_sync(&vb->size_work);
+	cancel_work_sync(&vb->stats_work);
+	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		vbe_hint_exit(vb);
+
+	vbe_empty(vb);
+	dev_info(&vdev->dev, "balloon emptied, device released\n");
+	kfree(vb);
+}
+
+#ifdef CONFIG_PM_SLEEP
+static int vbe_freeze(struct virtio_device *vdev)
+{
+	/* The PM core froze our work items before calling this. */
+	vbe_empty(vdev->priv);
+	return 0;
+}
+
+static int vbe_restore(struct virtio_device *vdev)
+{
+	struct vbe *vb = vdev->priv;
+	int err;
+
+	err = vbe_init_vqs(vb);
+	if (err)
+		return err;
+	virtio_device_ready(vdev);
+	if (vbe_towards_target(vb))
+		vbe_config_changed(vdev);
+	vbe_update_actual(vb);
+	return 0;
+}
+#endif
+
+static struct virtio_driver vbe_driver = {
+	.feature_table = features,
+	.feature_table_size = ARRAY_SIZE(features),
+	.driver.name = KBUILD_MODNAME,
+	.id_table = id_table,
+	.validate = vbe_validate,
+	.probe = vbe_probe,
+	.remove = vbe_remove,
+	.config_changed = vbe_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = vbe_freeze,
+	.restore = vbe_restore,
+#endif
+};
+
+module_virtio_driver(vbe_driver);
+MODULE_DEVICE_TABLE(virtio, id_table);
+MODULE_DESCRIPTION("Virtio memory balloon that reports to balloon_core");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(BALLOON_EXT_VERSION);

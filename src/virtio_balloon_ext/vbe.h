@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio_balloon_ext: the virtio memory balloon (device ID 5), reporting
+ * how much it holds to balloon_core.
+ */
+#ifndef VIRTIO_BALLOON_EXT_H
+#define VIRTIO_BALLOON_EXT_H
+
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/page_reporting.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+/* The device counts in 4 KiB pages whatever the guest's page size. */
+#define VBE_PAGES_PER_PAGE	(unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT)
+/* PFNs per inflate or deflate request: 1 MiB of 4 KiB pages. */
+#define VBE_PFNS_MAX		256
+/* Free page hints go to the host in blocks of this order. */
+#define VBE_HINT_ORDER		9
+#define VBE_HINT_PAGES		(1UL << VBE_HINT_ORDER)
+
+/* Stats tags, as numbered by the virtio spec; 10-15 came in 2024. */
+enum vbe_stat_tag {
+	VBE_S_SWAP_IN,
+	VBE_S_SWAP_OUT,
+	VBE_S_MAJFLT,
+	VBE_S_MINFLT,
+	VBE_S_MEMFREE,
+	VBE_S_MEMTOT,
+	VBE_S_AVAIL,
+	VBE_S_CACHES,
+	VBE_S_HTLB_PGALLOC,
+	VBE_S_HTLB_PGFAIL,
+	VBE_S_LEGACY_NR,	/* the tags from before 2024 end here */
+	VBE_S_OOM_KILL = VBE_S_LEGACY_NR,
+	VBE_S_ALLOC_STALL,
+	VBE_S_ASYNC_SCAN,
+	VBE_S_DIRECT_SCAN,
+	VBE_S_ASYNC_RECLAIM,
+	VBE_S_DIRECT_RECLAIM,
+	VBE_S_NR,
+};
+
+enum vbe_vq {
+	VBE_VQ_INFLATE,
+	VBE_VQ_DEFLATE,
+	VBE_VQ_STATS,
+	VBE_VQ_FREE_PAGE,
+	VBE_VQ_REPORTING,
+	VBE_VQ_MAX,
+};
+
+/* What happened, for debugfs; in guest pages unless named otherwise. */
+struct vbe_counters {
+	atomic_long_t inflated;
+	atomic_long_t deflated;
+	atomic_long_t oom_deflated;
+	atomic_long_t migrated;
+	atomic_long_t alloc_failures;	/* allocation rounds that came up short */
+	atomic_long_t hinted_blocks;
+	atomic_long_t reported;
+};
+
+struct vbe {
+	struct virtio_device *vdev;
+	struct virtqueue *vqs[VBE_VQ_MAX];
+
+	/* Config changes and stats requests are served from work items. */
+	struct work_struct size_work;
+	struct work_struct stats_work;
+	spinlock_t stop_lock;	/* protects stop_update */
+	bool stop_update;	/* set on removal: queue no more work */
+
+	/* Serializes the balloon: num_pages, pfns and the in/deflate vqs. */
+	struct mutex lock;
+	unsigned int num_pages;	/* 4 KiB pages in the balloon, as told to the host */
+	unsigned int num_pfns;
+	__virtio32 pfns[VBE_PFNS_MAX];
+	wait_queue_head_t acked;	/* the host used a buffer */
+
+	struct balloon_dev_info b_dev_info;
+	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
+	struct notifier_block oom_nb;
+
+	struct virtio_balloon_stat stats[VBE_S_NR];
+
+	/* Free page hinting, on its own queue: a hint run can take long. */
+	struct workqueue_struct *hint_wq;
+	struct work_struct hint_work;
+	unsigned long config_read_bitmap;
+	u32 cmd_id_received_cache;
+	__virtio32 cmd_id_active;
+	__virtio32 cmd_id_stop;
+	spinlock_t hint_lock;	/* protects hint_pages, num_hint_blocks */
+	struct list_head hint_pages;
+	unsigned long num_hint_blocks;
+	struct shrinker *shrinker;
+
+	struct page_reporting_dev_info pr_dev_info;
+	bool reporting;		/* registered with page_reporting */
+
+	/* What was last reported to balloon_core, in kB. */
+	long reported_kb;
+
+	struct vbe_counters count;
+	struct dentry *debugfs;
+};
+
+static inline bool vbe_has(const struct vbe *vb, unsigned int feature)
+{
+	return virtio_has_feature(vb->vdev, feature);
+}
+
+/* size.c: inflating, deflating and telling the host */
+void vbe_add_pfns(struct vbe *vb, struct page *page);
+s64 vbe_towards_target(struct vbe *vb);
+unsigned int vbe_fill(struct vbe *vb, size_t num);
+unsigned int vbe_leak(struct vbe *vb, size_t num);
+void vbe_update_actual(struct vbe *vb);
+void vbe_tell_host(struct vbe *vb, struct virtqueue *vq);
+void vbe_size_work(struct work_struct *work);
+void vbe_ack(struct virtqueue *vq);
+
+/* accounting.c: what balloon_core shows */
+void vbe_report_inflated(struct vbe *vb);
+long vbe_inflated_kb(const struct vbe *vb);
+
+/* migrate.c */
+int vbe_migratepage(struct balloon_dev_info *info, struct page *newpage,
+		    struct page *page, enum migrate_mode mode);
+
+/* oom.c */
+int vbe_oom_register(struct vbe *vb);
+void vbe_oom_unregister(struct vbe *vb);
+
+/* stats.c */
+unsigned int vbe_stats_fill(struct vbe *vb);
+void vbe_stats_request(struct virtqueue *vq);
+void vbe_stats_work(struct work_struct *work);
+int vbe_stats_start(struct vbe *vb);
+
+/* hint.c: free page hinting */
+int vbe_hint_init(struct vbe *vb);
+void vbe_hint_exit(struct vbe *vb);
+void vbe_hint_config_changed(struct vbe *vb);
+unsigned long vbe_hint_return(struct vbe *vb, unsigned long blocks);
+
+/* reporting.c: free page reporting */
+int vbe_reporting_register(struct vbe *vb);
+void vbe_reporting_unregister(struct vbe *vb);
+
+/* debugfs.c */
+void vbe_debugfs_add(struct vbe *vb);
+void vbe_debugfs_remove(struct vbe *vb);
+
+#endif /* VIRTIO_BALLOON_EXT_H */
