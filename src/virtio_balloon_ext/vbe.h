@@ -16,12 +16,12 @@
 #include <linux/workqueue.h>
 
 /* The device counts in 4 KiB pages whatever the guest's page size. */
-#define VBE_PAGES_PER_PAGE	(unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT)
+#define VBE_PAGES_PER_PAGE	((unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT))
 /* PFNs per inflate or deflate request: 1 MiB of 4 KiB pages. */
 #define VBE_PFNS_MAX		256
 /* Free page hints go to the host in blocks of this order. */
 #define VBE_HINT_ORDER		9
-#define VBE_HINT_PAGES		(1UL << VBE_HINT_ORDER)
+#define VBE_HINT_PAGES		BIT(VBE_HINT_ORDER)
 
 /* Stats tags, as numbered by the virtio spec; 10-15 came in 2024. */
 enum vbe_stat_tag {
