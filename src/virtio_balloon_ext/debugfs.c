@@ -57,6 +57,7 @@ static int vbe_show(struct seq_file *m, void *v)
 	vbe_show_count(m, "hinted_blocks", &vb->count.hinted_blocks);
 	seq_printf(m, "hint_blocks_held: %lu\n", READ_ONCE(vb->num_hint_blocks));
 	vbe_show_count(m, "reported_pages", &vb->count.reported);
+	seq_printf(m, "stats_tags_sent: %u\n", READ_ONCE(vb->stats_sent));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vbe);

@@ -92,6 +92,7 @@ static int vbe_stats_send(struct vbe *vb, unsigned int n)
 		return err;
 	}
 	virtqueue_kick(vq);
+	WRITE_ONCE(vb->stats_sent, n);
 	return 0;
 }
 

@@ -87,6 +87,7 @@ struct vbe {
 	struct notifier_block oom_nb;
 
 	struct virtio_balloon_stat stats[VBE_S_NR];
+	unsigned int stats_sent;	/* tags in the last buffer sent */
 
 	/* Free page hinting, on its own queue: a hint run can take long. */
 	struct workqueue_struct *hint_wq;
