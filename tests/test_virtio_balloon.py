@@ -1,0 +1,252 @@
+"""virtio_balloon_ext against a real virtio-balloon-pci device, driven over QMP.
+
+Two guests: the shared "core" guest (deflate-on-oom and free page reporting
+on) and "nooom" (deflate-on-oom off, the device on a PCIe root port so it
+can be hot-unplugged). Every test starts from an empty balloon with the
+driver freshly loaded, and leaves the host's target at the full RAM.
+"""
+import re
+import time
+
+import pytest
+
+from virtio_guest import (DEBUGFS, MiB, balloon_to, check_accounting, load_driver,
+                          meminfo_kb, unload_all, vb_debugfs, vmstat, wait_actual)
+
+RAM = 1024 * MiB
+NOOOM_DEVICES = ("pcie-root-port,id=rp1,chassis=1,slot=1",
+                 "virtio-balloon-pci,id=balloon0,bus=rp1,deflate-on-oom=off")
+
+
+def fresh(vm, params=""):
+    vm.qmp("balloon", value=RAM)
+    load_driver(vm, params)
+    wait_actual(vm, RAM)
+    vm.check("dmesg -c >/dev/null")
+    return meminfo_kb(vm)["MemTotal"]
+
+
+@pytest.fixture
+def oom_vm(core_vm):
+    """deflate-on-oom on: ballooned memory is InflatedFree."""
+    yield core_vm
+    core_vm.qmp("balloon", value=RAM)
+    unload_all(core_vm)
+
+
+@pytest.fixture(scope="module")
+def nooom_guest(boot):
+    return boot("nooom", devices=NOOOM_DEVICES)
+
+
+@pytest.fixture
+def nooom_vm(nooom_guest):
+    """deflate-on-oom off: ballooned memory leaves MemTotal, InflatedTotal."""
+    yield nooom_guest
+    if nooom_guest.alive:
+        nooom_guest.qmp("balloon", value=RAM)
+        unload_all(nooom_guest)
+
+
+TARGETS_MIB = (256, 512, 124, 700, 0)
+
+
+def inflate_and_deflate(vm, deflate_on_oom):
+    base = fresh(vm)
+    features = vb_debugfs(vm)["features"].split()
+    assert ("deflate_on_oom" in features) == deflate_on_oom
+    for mib in TARGETS_MIB:
+        balloon_to(vm, RAM, mib * MiB)
+        check_accounting(vm, mib * 1024, deflate_on_oom, base)
+    d = vb_debugfs(vm)
+    assert int(d["inflated_pages"]) == int(d["deflated_pages"]) > 0
+
+
+def test_inflate_deflate_deflate_on_oom(oom_vm):
+    inflate_and_deflate(oom_vm, deflate_on_oom=True)
+
+
+def test_inflate_deflate_without_deflate_on_oom(nooom_vm):
+    inflate_and_deflate(nooom_vm, deflate_on_oom=False)
+
+
+def test_oom_deflates_instead_of_killing(oom_vm):
+    fresh(oom_vm)
+    balloon_to(oom_vm, RAM, 640 * MiB)
+    free_kb = meminfo_kb(oom_vm)["MemFree"]
+    hog_mib = free_kb // 1024 + 200  # 200 MiB more than is free: only the balloon has it
+    rc, out = oom_vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
+    assert rc == 0 and f"hog: touched {hog_mib} MiB" in out, out
+    dmesg = oom_vm.dmesg()
+    assert "Killed process" not in dmesg and "invoked oom-killer" not in dmesg, dmesg
+
+    d = vb_debugfs(oom_vm)
+    oom_deflated = int(d["oom_deflated_pages"])
+    assert oom_deflated * 4 >= 100 * 1024, d
+    # The host sees the balloon shrink, and every place agrees with it.
+    actual = oom_vm.qmp("query-balloon")["actual"]
+    ballooned_kb = (RAM - actual) // 1024
+    assert ballooned_kb == 640 * 1024 - oom_deflated * 4
+    assert int(d["actual_kb"]) == ballooned_kb
+    assert meminfo_kb(oom_vm)["InflatedFree"] == ballooned_kb
+
+
+def qemu_rss_mib(vm) -> int:
+    status = open(f"/proc/{vm.proc.pid}/status").read()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) // 1024
+
+
+def test_free_page_reporting_returns_memory_to_host(oom_vm):
+    fresh(oom_vm)
+    assert "reporting" in vb_debugfs(oom_vm)["features"].split()
+    reported_before = int(vb_debugfs(oom_vm)["reported_pages"])
+    oom_vm.check("hog 512 2>/dev/null")  # touch 512 MiB, then free it on exit
+    peak = qemu_rss_mib(oom_vm)
+    deadline = time.monotonic() + 60
+    while qemu_rss_mib(oom_vm) > peak - 256 and time.monotonic() < deadline:
+        time.sleep(1)
+    rss = qemu_rss_mib(oom_vm)
+    reported = int(vb_debugfs(oom_vm)["reported_pages"]) - reported_before
+    assert rss <= peak - 256, f"QEMU RSS {peak} MiB -> {rss} MiB; {reported} pages reported"
+    assert reported * 4096 >= 256 * MiB
+
+
+def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
+    fresh(oom_vm)
+    balloon_to(oom_vm, RAM, 512 * MiB)
+    before = vb_debugfs(oom_vm)
+    vmstat_before = vmstat(oom_vm, "balloon_migrate")
+    oom_vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
+    after = vb_debugfs(oom_vm)
+    migrated = int(after["migrated_pages"]) - int(before["migrated_pages"])
+    assert migrated > 0, after
+    assert vmstat(oom_vm, "balloon_migrate") - vmstat_before == migrated
+    assert oom_vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
+    assert after["actual_kb"] == before["actual_kb"] == str(512 * 1024)
+    assert meminfo_kb(oom_vm)["InflatedFree"] == 512 * 1024
+    # The migrated pages deflate like any other.
+    balloon_to(oom_vm, RAM, 0)
+    assert meminfo_kb(oom_vm)["InflatedFree"] == 0
+
+
+STAT_NAMES = ("stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+              "stat-free-memory", "stat-total-memory", "stat-available-memory",
+              "stat-disk-caches", "stat-htlb-pgalloc", "stat-htlb-pgfail")
+
+
+def next_guest_stats(vm, after: int, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = vm.qmp("qom-get", path="/machine/peripheral/balloon0", property="guest-stats")
+        if answer["last-update"] > after:
+            return answer
+        time.sleep(0.5)
+    raise AssertionError(f"no stats update after {after} within {timeout} s")
+
+
+def test_stats_reach_host_and_legacy_param_limits_tags(oom_vm):
+    fresh(oom_vm)
+    param = "/sys/module/virtio_balloon_ext/parameters/legacy_stats"
+    oom_vm.qmp("qom-set", path="/machine/peripheral/balloon0",
+               property="guest-stats-polling-interval", value=1)
+    try:
+        answer = next_guest_stats(oom_vm, 0)
+        stats = answer["stats"]
+        # QEMU 7.2 knows tags 0-9 and shows -1 for a tag the guest never sent.
+        assert all(stats[name] >= 0 for name in STAT_NAMES), stats
+        assert stats["stat-total-memory"] == meminfo_kb(oom_vm)["MemTotal"] * 1024
+        assert 0 < stats["stat-free-memory"] <= stats["stat-total-memory"]
+        assert stats["stat-minor-faults"] > 0
+        assert vb_debugfs(oom_vm)["stats_tags_sent"] == "16"
+
+        oom_vm.check(f"echo 1 > {param}")
+        answer = next_guest_stats(oom_vm, next_guest_stats(oom_vm, answer["last-update"])
+                                  ["last-update"])
+        assert vb_debugfs(oom_vm)["stats_tags_sent"] == "10"
+        assert all(answer["stats"][name] >= 0 for name in STAT_NAMES), answer
+
+        oom_vm.check(f"echo 0 > {param}")
+        next_guest_stats(oom_vm, next_guest_stats(oom_vm, answer["last-update"])["last-update"])
+        assert vb_debugfs(oom_vm)["stats_tags_sent"] == "16"
+    finally:
+        oom_vm.check(f"echo 0 > {param}")
+        oom_vm.qmp("qom-set", path="/machine/peripheral/balloon0",
+                   property="guest-stats-polling-interval", value=0)
+
+
+def released_everything(vm, base_memtotal_kb):
+    meminfo = meminfo_kb(vm)
+    assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (0, 0)
+    assert meminfo["MemTotal"] == base_memtotal_kb
+    assert vm.check("cat /sys/kernel/balloon/inflated_total_kb "
+                    "/sys/kernel/balloon/inflated_free_kb").split() == ["0", "0"]
+    # The host got every page back too.
+    assert vm.qmp("query-balloon")["actual"] == RAM
+
+
+def test_unbind_and_rebind_while_inflated(oom_vm):
+    base = fresh(oom_vm)
+    balloon_to(oom_vm, RAM, 256 * MiB)
+    dev = oom_vm.check("basename /sys/bus/virtio/drivers/virtio_balloon_ext/virtio*").strip()
+    oom_vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_balloon_ext/unbind")
+    released_everything(oom_vm, base)
+    oom_vm.check(f"test ! -e {DEBUGFS}")
+    # Bound again, the driver inflates back to the host's unchanged target.
+    oom_vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_balloon_ext/bind")
+    wait_actual(oom_vm, RAM - 256 * MiB)
+    check_accounting(oom_vm, 256 * 1024, True, base)
+
+
+def test_unload_while_inflated(oom_vm):
+    base = fresh(oom_vm)
+    balloon_to(oom_vm, RAM, 300 * MiB)
+    oom_vm.check("rmmod virtio_balloon_ext")
+    released_everything(oom_vm, base)
+    assert "balloon emptied, device released" in oom_vm.dmesg()
+
+
+def test_unload_while_inflated_without_deflate_on_oom(nooom_vm):
+    base = fresh(nooom_vm)
+    balloon_to(nooom_vm, RAM, 300 * MiB)
+    assert meminfo_kb(nooom_vm)["MemTotal"] == base - 300 * 1024
+    nooom_vm.check("rmmod virtio_balloon_ext")
+    released_everything(nooom_vm, base)
+
+
+def test_freeze_and_restore(nooom_vm):
+    """pm_test=devices runs every driver's freeze and restore without sleeping."""
+    base = fresh(nooom_vm)
+    balloon_to(nooom_vm, RAM, 200 * MiB)
+    nooom_vm.check("echo devices > /sys/power/pm_test && echo freeze > /sys/power/state",
+                   timeout=120)
+    nooom_vm.check("echo none > /sys/power/pm_test")
+    # Freeze emptied the balloon; restore inflated it back to the host's target.
+    wait_actual(nooom_vm, RAM - 200 * MiB)
+    check_accounting(nooom_vm, 200 * 1024, False, base)
+    assert int(vb_debugfs(nooom_vm)["deflated_pages"]) >= 200 * 256
+
+
+def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
+    base = fresh(nooom_vm)
+    balloon_to(nooom_vm, RAM, 256 * MiB)
+    nooom_vm.qmp_events()
+    nooom_vm.qmp("device_del", id="balloon0")
+    deadline = time.monotonic() + 60
+    while not any(e["event"] == "DEVICE_DELETED" and e["data"].get("device") == "balloon0"
+                  for e in nooom_vm.qmp_events()):
+        assert time.monotonic() < deadline, "no DEVICE_DELETED for balloon0"
+        time.sleep(0.5)
+    meminfo = meminfo_kb(nooom_vm)
+    assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (0, 0)
+    assert meminfo["MemTotal"] == base
+    nooom_vm.check(f"test ! -e {DEBUGFS}")
+
+    # A new balloon plugged into the running guest binds to the loaded driver.
+    nooom_vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon0", bus="rp1",
+                 **{"deflate-on-oom": False})
+    deadline = time.monotonic() + 60
+    while nooom_vm.run(f"test -e {DEBUGFS}")[0] != 0:
+        assert time.monotonic() < deadline, "hot-plugged balloon not bound"
+        time.sleep(0.5)
+    balloon_to(nooom_vm, RAM, 128 * MiB)
+    check_accounting(nooom_vm, 128 * 1024, False, base)

@@ -1,0 +1,79 @@
+"""Driving a virtio balloon guest: load the driver, set the host's target, read every place.
+
+QMP `balloon` takes the guest size the host wants, in bytes; `query-balloon`
+answers with the size the guest reports (RAM minus what the balloon holds).
+"""
+import re
+import time
+
+MiB = 1 << 20
+DEBUGFS = "/sys/kernel/debug/virtio-balloon"
+CORE_DEBUGFS = "/sys/kernel/debug/balloon"
+
+
+def unload_all(vm):
+    vm.run("rmmod virtio_balloon_ext; rmmod virtio_balloon; rmmod balloon_core_test; "
+           "rmmod balloon_core")
+
+
+def load_driver(vm, params=""):
+    """balloon_core and virtio_balloon_ext, fresh, on a guest whose balloon is empty."""
+    unload_all(vm)
+    vm.check(f"insmod /ext/balloon_core.ko && insmod /ext/virtio_balloon_ext.ko {params}")
+    vm.check(f"test -e {DEBUGFS}")
+
+
+def wait_actual(vm, target: int, timeout: float = 300) -> float:
+    """Wait until the guest reports the size the host asked for; return the seconds taken."""
+    start = time.monotonic()
+    while True:
+        actual = vm.qmp("query-balloon")["actual"]
+        if actual == target:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"balloon stuck at {actual} bytes, host wants {target}; "
+                                 f"debugfs:\n{vm.run(f'cat {DEBUGFS}')[1]}")
+        time.sleep(0.2)
+
+
+def balloon_to(vm, ram: int, ballooned: int, timeout: float = 300) -> float:
+    """Ask for `ballooned` bytes in the balloon of a guest with `ram` bytes; wait for it."""
+    vm.qmp("balloon", value=ram - ballooned)
+    return wait_actual(vm, ram - ballooned, timeout)
+
+
+def key_values(text: str) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def vb_debugfs(vm) -> dict[str, str]:
+    return {k: v.strip() for k, v in key_values(vm.check(f"cat {DEBUGFS}")).items()}
+
+
+def meminfo_kb(vm) -> dict[str, int]:
+    out = vm.check("cat /proc/meminfo")
+    return {k: int(re.match(r"\s*(\d+)", v).group(1)) for k, v in key_values(out).items()}
+
+
+def vmstat(vm, name: str) -> int:
+    return int(vm.check(f"grep '^{name} ' /proc/vmstat").split()[1])
+
+
+def core_lines(total_kb: int, free_kb: int) -> list[str]:
+    return [f"InflatedTotal:  {total_kb:8d} kB", f"InflatedFree:   {free_kb:8d} kB"]
+
+
+def check_accounting(vm, ballooned_kb: int, deflate_on_oom: bool, base_memtotal_kb: int):
+    """Every place agrees the balloon holds `ballooned_kb`, as the right one of the two values."""
+    total, free = (0, ballooned_kb) if deflate_on_oom else (ballooned_kb, 0)
+    d = vb_debugfs(vm)
+    first_two = vm.check(f"head -n 2 {DEBUGFS}").splitlines()
+    assert first_two == [f"InflatedTotal: {total} kB", f"InflatedFree: {free} kB"], first_two
+    assert int(d["actual_kb"]) == ballooned_kb and int(d["target_kb"]) == ballooned_kb, d
+    assert vm.check(f"head -n 2 {CORE_DEBUGFS}").splitlines() == core_lines(total, free)
+    assert vm.check("cat /sys/kernel/balloon/inflated_total_kb "
+                    "/sys/kernel/balloon/inflated_free_kb").split() == [str(total), str(free)]
+    meminfo = meminfo_kb(vm)
+    assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (total, free)
+    # Without deflate-on-oom the pages leave MemTotal, to the kB.
+    assert meminfo["MemTotal"] == base_memtotal_kb - total, (meminfo["MemTotal"], base_memtotal_kb)
