@@ -61,16 +61,19 @@ def hog() -> Path:
 def boot(kernel, built, hog):
     """boot(config_name, ...) -> a running VM, shared by every test asking for that config.
 
-    Project modules are in the guest's /ext/, the memory hog is /bin/hog. A guest
-    that died (e.g. a test panicked it) is booted again on the next request.
+    Project modules are in the guest's /ext/, the memory hog is /bin/hog;
+    extra_files ({guest path: host path}) adds more. A guest that died (e.g. a
+    test panicked it) is booted again on the next request.
     """
     files = guest_files(built, hog)
     vms: dict[str, tuple[VM, tuple]] = {}
     boots: dict[str, int] = {}
 
     def boot(config_name, devices=(), mem="1G", append="",
-             kernel_modules=DEFAULT_KERNEL_MODULES) -> VM:
-        arguments = (tuple(devices), mem, append, tuple(kernel_modules))
+             kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None) -> VM:
+        extra_files = dict(extra_files or {})
+        arguments = (tuple(devices), mem, append, tuple(kernel_modules),
+                     tuple(sorted(extra_files.items())))
         if config_name in vms:
             vm, booted_with = vms[config_name]
             if booted_with != arguments:
@@ -84,8 +87,8 @@ def boot(kernel, built, hog):
         name = f"{kernel.name}-{config_name}"
         if boots[config_name] > 1:
             name += f"-boot{boots[config_name]}"
-        vm = boot_vm(kernel, files, name, devices=devices, mem=mem, append=append,
-                     kernel_modules=kernel_modules)
+        vm = boot_vm(kernel, files | extra_files, name, devices=devices, mem=mem,
+                     append=append, kernel_modules=kernel_modules)
         vms[config_name] = (vm, arguments)
         return vm
 

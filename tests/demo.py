@@ -1,9 +1,9 @@
-"""make demo: boot a Debian 12 guest with balloon-ext and show the values in every place.
+"""make demo: the host inflates a Debian 12 guest's balloon, and the guest shows it everywhere.
 
-A balloon driver reports through balloon_set_inflated_total() and
-balloon_set_inflated_free(); here the test module plays the driver, so the
-demo shows what an admin sees: debugfs, sysfs, /proc/meminfo and the
-show_mem() report of SysRq-m.
+One guest, one boot. First a balloon without deflate-on-oom: the host takes
+256 MiB, MemTotal shrinks and InflatedTotal says why. Then that balloon is
+unplugged and one with deflate-on-oom plugged in: the host takes 256 MiB
+again, MemTotal stays and InflatedFree says the memory counts as used.
 """
 import sys
 import time
@@ -13,31 +13,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import timing  # noqa: E402
 from harness.guest import boot_guest  # noqa: E402
+from virtio_guest import MiB, balloon_to, unplug, wait_guest  # noqa: E402
 
-PARAMS = "/sys/module/balloon_core_test/parameters"
+RAM = 1024 * MiB
+WHERE = (
+    ("QMP query-balloon (the host's view)", None),
+    ("driver debugfs", "head -n 5 /sys/kernel/debug/virtio-balloon"),
+    ("balloon_core debugfs", "head -n 2 /sys/kernel/debug/balloon"),
+    ("sysfs, for monitoring", "grep . /sys/kernel/balloon/*"),
+    ("/proc/meminfo", "grep -E '^(MemTotal|MemFree|Inflated)' /proc/meminfo"),
+    ("SysRq-m, as in an OOM report", "dmesg -c >/dev/null; echo m > /proc/sysrq-trigger; "
+                                     "dmesg | grep -E 'pages RAM|Balloon'"),
+)
 
 
-def show(vm, title, cmd):
-    print(f"\n$ {cmd}    # {title}")
-    print(vm.check(cmd).rstrip())
+def show_everywhere(vm, title):
+    print(f"\n=== {title}")
+    for label, cmd in WHERE:
+        print(f"--- {label}")
+        if cmd is None:
+            print(f"actual: {vm.qmp('query-balloon')['actual'] // MiB} MiB")
+        else:
+            print(vm.check(cmd).rstrip())
+
+
+def inflate_and_back(vm, kind):
+    show_everywhere(vm, f"{kind}: balloon empty")
+    seconds = balloon_to(vm, RAM, 256 * MiB)
+    print(f"\n(host asked for 256 MiB over QMP; the guest gave it in {seconds:.1f} s)")
+    show_everywhere(vm, f"{kind}: host took 256 MiB")
+    balloon_to(vm, RAM, 0)
+    show_everywhere(vm, f"{kind}: host gave it back")
 
 
 def main():
     started = time.monotonic()
-    vm = boot_guest("6.1", "demo")
+    vm = boot_guest("6.1", "demo", devices=(
+        "pcie-root-port,id=rp1,chassis=1,slot=1",
+        "virtio-balloon-pci,id=balloon0,bus=rp1,deflate-on-oom=off"))
     try:
-        print(f"guest: Debian 12, kernel {vm.kernel.release}, booted under QEMU TCG")
-        vm.check("insmod /ext/balloon_core.ko && insmod /ext/balloon_core_test.ko")
-        print("\nA driver reports 1 GiB taken out of MemTotal and 512 MiB counted as used:")
-        vm.check(f"echo 1048576 > {PARAMS}/total && echo 524288 > {PARAMS}/free")
-        show(vm, "debugfs", "cat /sys/kernel/debug/balloon")
-        show(vm, "sysfs, for monitoring", "grep . /sys/kernel/balloon/*")
-        show(vm, "/proc/meminfo", "tail -n 4 /proc/meminfo")
-        vm.check("dmesg -c >/dev/null && echo m > /proc/sysrq-trigger")
-        show(vm, "SysRq-m report (show_mem)", "dmesg | grep -E 'sysrq|pages RAM|Balloon'")
-        print("\nUnloading balloon_core leaves no trace:")
-        vm.check("rmmod balloon_core_test && rmmod balloon_core")
-        show(vm, "/proc/meminfo after rmmod", "tail -n 2 /proc/meminfo")
+        print(f"guest: Debian 12, kernel {vm.kernel.release}, 1 GiB, QEMU TCG")
+        vm.check("insmod /ext/balloon_core.ko && insmod /ext/virtio_balloon_ext.ko")
+        inflate_and_back(vm, "deflate-on-oom off")
+
+        unplug(vm, "balloon0")
+        vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon1", bus="rp1",
+               **{"deflate-on-oom": True})
+        wait_guest(vm, "test -e /sys/kernel/debug/virtio-balloon", "hotplug")
+        inflate_and_back(vm, "deflate-on-oom on")
     finally:
         vm.stop()
     print("\nStages:")

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from virtio_guest import (DEBUGFS, MiB, balloon_to, check_accounting, load_driver,
-                          meminfo_kb, unload_all, vb_debugfs, vmstat, wait_actual)
+                          meminfo_kb, unload_all, unplug, vb_debugfs, vmstat, wait_actual,
+                          wait_guest)
 
 RAM = 1024 * MiB
 NOOOM_DEVICES = ("pcie-root-port,id=rp1,chassis=1,slot=1",
@@ -229,13 +230,7 @@ def test_freeze_and_restore(nooom_vm):
 def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
     base = fresh(nooom_vm)
     balloon_to(nooom_vm, RAM, 256 * MiB)
-    nooom_vm.qmp_events()
-    nooom_vm.qmp("device_del", id="balloon0")
-    deadline = time.monotonic() + 60
-    while not any(e["event"] == "DEVICE_DELETED" and e["data"].get("device") == "balloon0"
-                  for e in nooom_vm.qmp_events()):
-        assert time.monotonic() < deadline, "no DEVICE_DELETED for balloon0"
-        time.sleep(0.5)
+    unplug(nooom_vm, "balloon0")
     meminfo = meminfo_kb(nooom_vm)
     assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (0, 0)
     assert meminfo["MemTotal"] == base
@@ -244,9 +239,6 @@ def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
     # A new balloon plugged into the running guest binds to the loaded driver.
     nooom_vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon0", bus="rp1",
                  **{"deflate-on-oom": False})
-    deadline = time.monotonic() + 60
-    while nooom_vm.run(f"test -e {DEBUGFS}")[0] != 0:
-        assert time.monotonic() < deadline, "hot-plugged balloon not bound"
-        time.sleep(0.5)
+    wait_guest(nooom_vm, f"test -e {DEBUGFS}", "hot-plugged balloon bound")
     balloon_to(nooom_vm, RAM, 128 * MiB)
     check_accounting(nooom_vm, 128 * 1024, False, base)

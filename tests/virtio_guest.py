@@ -42,6 +42,27 @@ def balloon_to(vm, ram: int, ballooned: int, timeout: float = 300) -> float:
     return wait_actual(vm, ram - ballooned, timeout)
 
 
+def unplug(vm, device_id: str, timeout: float = 60):
+    """device_del, then wait for QEMU to finish: the guest lets go before QEMU does."""
+    vm.qmp_events()
+    vm.qmp("device_del", id=device_id)
+    deadline = time.monotonic() + timeout
+    while not any(e["event"] == "DEVICE_DELETED" and e["data"].get("device") == device_id
+                  for e in vm.qmp_events()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no DEVICE_DELETED for {device_id} within {timeout} s")
+        time.sleep(0.5)
+
+
+def wait_guest(vm, cmd: str, what: str, timeout: float = 60):
+    """Wait until cmd succeeds in the guest."""
+    deadline = time.monotonic() + timeout
+    while vm.run(cmd)[0] != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.5)
+
+
 def key_values(text: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
