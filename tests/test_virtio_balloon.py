@@ -242,3 +242,42 @@ def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
     wait_guest(nooom_vm, f"test -e {DEBUGFS}", "hot-plugged balloon bound")
     balloon_to(nooom_vm, RAM, 128 * MiB)
     check_accounting(nooom_vm, 128 * 1024, False, base)
+
+
+@pytest.fixture(scope="module")
+def hint_vm(boot):
+    """init_on_free=1, so PAGE_POISON is kept; the balloon is hot-added later with an iothread."""
+    vm = boot("hint", devices=("pcie-root-port,id=rp1,chassis=1,slot=1",), append="init_on_free=1")
+    vm.qmp("object-add", **{"qom-type": "iothread", "id": "io1"})
+    load_driver(vm, device=False)
+    vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon0", bus="rp1", iothread="io1",
+           **{"free-page-hint": True, "free-page-reporting": True, "deflate-on-oom": True})
+    wait_guest(vm, f"test -e {DEBUGFS}", "hot-added balloon bound")
+    return vm
+
+
+def wait_migration(vm, timeout=300):
+    deadline = time.monotonic() + timeout
+    while (status := vm.qmp("query-migrate").get("status")) not in ("completed", "failed"):
+        assert time.monotonic() < deadline, f"migration still {status}"
+        time.sleep(0.5)
+    return status
+
+
+def test_page_poison_kept_with_init_on_free(hint_vm):
+    features = vb_debugfs(hint_vm)["features"].split()
+    # init_on_free zeroes freed pages: the host is told (poison value 0), so reporting stays.
+    assert {"page_poison", "reporting", "free_page_hint"} <= set(features), features
+
+
+def test_free_page_hints_during_migration_then_returned(hint_vm):
+    before = int(vb_debugfs(hint_vm)["hinted_blocks"])
+    hint_vm.qmp("migrate", uri="exec:cat > /dev/null")
+    assert wait_migration(hint_vm) == "completed"
+    hint_vm.qmp("cont")
+    d = vb_debugfs(hint_vm)
+    assert int(d["hinted_blocks"]) > before, d
+    # The host said done when migration completed: every block is back.
+    wait_guest(hint_vm, f"grep -q '^hint_blocks_held: 0$' {DEBUGFS}", "hint blocks returned")
+    free_kb = meminfo_kb(hint_vm)["MemFree"]
+    assert free_kb > 512 * 1024, free_kb
