@@ -62,5 +62,6 @@ dkms-install:
 dkms-remove:
 	dkms remove balloon-ext/$(PACKAGE_VERSION) --all
 	rm -rf $(DKMS_SRC)
+	packaging/install-files.sh remove
 
 .PHONY: all modules kdir-exists clean deps check demo lint dkms-install dkms-remove

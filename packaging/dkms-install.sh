@@ -5,8 +5,9 @@
 #
 # Install balloon-ext from this checkout with DKMS: copy the sources DKMS
 # needs to /usr/src/balloon-ext-<version>, then add, build and install for
-# KERNELRELEASE (default: the running kernel). A previous install of the
-# same version is removed first, so the command can be repeated.
+# KERNELRELEASE (default: the running kernel), and install the modprobe
+# rule, initramfs hook and admin tool. A previous install of the same
+# version is removed first, so the command can be repeated.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,3 +27,7 @@ mkdir -p "$dest"
 dkms add "balloon-ext/$version"
 dkms build "balloon-ext/$version" -k "$kernel"
 dkms install "balloon-ext/$version" -k "$kernel"
+"$top/packaging/install-files.sh" install
+echo "Rebuild the initramfs (update-initramfs -u, or dracut -f) so that"
+echo "virtio_balloon_ext is the driver bound at the next boot; or move the"
+echo "balloon now, without a reboot: balloon-ext takeover"
