@@ -214,17 +214,32 @@ def test_unload_while_inflated_without_deflate_on_oom(nooom_vm):
     released_everything(nooom_vm, base)
 
 
-def test_freeze_and_restore(nooom_vm):
+def freeze_and_restore(vm, deflate_on_oom):
     """pm_test=devices runs every driver's freeze and restore without sleeping."""
-    base = fresh(nooom_vm)
-    balloon_to(nooom_vm, RAM, 200 * MiB)
-    nooom_vm.check("echo devices > /sys/power/pm_test && echo freeze > /sys/power/state",
-                   timeout=120)
-    nooom_vm.check("echo none > /sys/power/pm_test")
+    base = fresh(vm)
+    balloon_to(vm, RAM, 200 * MiB)
+    vm.check("echo devices > /sys/power/pm_test && echo freeze > /sys/power/state", timeout=120)
+    vm.check("echo none > /sys/power/pm_test")
     # Freeze emptied the balloon; restore inflated it back to the host's target.
-    wait_actual(nooom_vm, RAM - 200 * MiB)
-    check_accounting(nooom_vm, 200 * 1024, False, base)
-    assert int(vb_debugfs(nooom_vm)["deflated_pages"]) >= 200 * 256
+    wait_actual(vm, RAM - 200 * MiB)
+    check_accounting(vm, 200 * 1024, deflate_on_oom, base)
+    assert int(vb_debugfs(vm)["deflated_pages"]) >= 200 * 256
+
+
+def test_freeze_and_restore(nooom_vm):
+    freeze_and_restore(nooom_vm, deflate_on_oom=False)
+
+
+def test_freeze_and_restore_with_reporting_and_oom_notifier(oom_vm):
+    freeze_and_restore(oom_vm, deflate_on_oom=True)
+    # Page reporting and the OOM notifier were let go for the freeze and came back.
+    reported = int(vb_debugfs(oom_vm)["reported_pages"])
+    oom_vm.check("hog 300 2>/dev/null")
+    wait_guest(oom_vm, f"[ $(sed -n 's/^reported_pages: //p' {DEBUGFS}) -gt {reported} ]",
+               "free page reporting after restore")
+    oom_vm.check("hog 700 2>/dev/null", timeout=600)
+    assert int(vb_debugfs(oom_vm)["oom_deflated_pages"]) > 0
+    assert "Killed process" not in oom_vm.dmesg()
 
 
 def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):

@@ -121,6 +121,40 @@ static int vbe_start_reporting(struct vbe *vb)
 	return 0;
 }
 
+/*
+ * The OOM notifier and page reporting run outside our work items, at any
+ * time: they are registered only while the virtqueues exist.
+ */
+static int vbe_start_callers(struct vbe *vb)
+{
+	int err;
+
+	if (vb->deflate_on_oom) {
+		err = vbe_oom_register(vb);
+		if (err)
+			return err;
+	}
+	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING)) {
+		err = vbe_start_reporting(vb);
+		if (err) {
+			if (vb->deflate_on_oom)
+				vbe_oom_unregister(vb);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void vbe_stop_callers(struct vbe *vb)
+{
+	if (vb->reporting) {
+		vbe_reporting_unregister(vb);
+		vb->reporting = false;
+	}
+	if (vb->deflate_on_oom)
+		vbe_oom_unregister(vb);
+}
+
 /* Give every page back, tell the host, then reset the device. */
 static void vbe_empty(struct vbe *vb)
 {
@@ -167,16 +201,9 @@ static int vbe_probe(struct virtio_device *vdev)
 	}
 	if (vbe_has(vb, VIRTIO_BALLOON_F_PAGE_POISON))
 		vbe_set_poison(vb);
-	if (vb->deflate_on_oom) {
-		err = vbe_oom_register(vb);
-		if (err)
-			goto err_hint;
-	}
-	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING)) {
-		err = vbe_start_reporting(vb);
-		if (err)
-			goto err_oom;
-	}
+	err = vbe_start_callers(vb);
+	if (err)
+		goto err_hint;
 	vbe_debugfs_add(vb);
 
 	virtio_device_ready(vdev);
@@ -186,9 +213,6 @@ static int vbe_probe(struct virtio_device *vdev)
 		 vb->deflate_on_oom ? "InflatedFree" : "InflatedTotal");
 	return 0;
 
-err_oom:
-	if (vb->deflate_on_oom)
-		vbe_oom_unregister(vb);
 err_hint:
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		vbe_hint_exit(vb);
@@ -205,10 +229,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	struct vbe *vb = vdev->priv;
 
 	vbe_debugfs_remove(vb);
-	if (vb->reporting)
-		vbe_reporting_unregister(vb);
-	if (vb->deflate_on_oom)
-		vbe_oom_unregister(vb);
+	vbe_stop_callers(vb);
 
 	spin_lock_irq(&vb->stop_lock);
 	vb->stop_update = true;
@@ -226,8 +247,11 @@ static void vbe_remove(struct virtio_device *vdev)
 #ifdef CONFIG_PM_SLEEP
 static int vbe_freeze(struct virtio_device *vdev)
 {
-	/* The PM core froze our work items before calling this. */
-	vbe_empty(vdev->priv);
+	struct vbe *vb = vdev->priv;
+
+	/* The PM core froze our work items; the other callers go by hand. */
+	vbe_stop_callers(vb);
+	vbe_empty(vb);
 	return 0;
 }
 
@@ -239,6 +263,12 @@ static int vbe_restore(struct virtio_device *vdev)
 	err = vbe_init_vqs(vb);
 	if (err)
 		return err;
+	err = vbe_start_callers(vb);
+	if (err) {
+		virtio_reset_device(vdev);
+		vdev->config->del_vqs(vdev);
+		return err;
+	}
 	virtio_device_ready(vdev);
 	if (vbe_towards_target(vb))
 		vbe_config_changed(vdev);

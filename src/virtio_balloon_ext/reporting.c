@@ -16,7 +16,7 @@ static int vbe_report_free(struct page_reporting_dev_info *pr,
 	struct virtqueue *vq = vb->vqs[VBE_VQ_REPORTING];
 	struct scatterlist *s;
 	unsigned long bytes = 0;
-	unsigned int len, i;
+	unsigned int i;
 	int err;
 
 	/* One report at a time, so the queue has room unless the host misbehaves. */
@@ -26,8 +26,7 @@ static int vbe_report_free(struct page_reporting_dev_info *pr,
 				     nents, err);
 		return err;
 	}
-	virtqueue_kick(vq);
-	wait_event(vb->acked, virtqueue_get_buf(vq, &len));
+	vbe_kick_and_wait(vb, vq);
 
 	for_each_sg(sg, s, nents, i)
 		bytes += s->length;

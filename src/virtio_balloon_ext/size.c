@@ -29,11 +29,22 @@ void vbe_ack(struct virtqueue *vq)
 	wake_up(&vb->acked);
 }
 
+/* Kick @vq and wait until the host has used its one buffer. */
+void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq)
+{
+	unsigned int len;
+
+	virtqueue_kick(vq);
+	while (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
+				   VBE_ACK_WARN_SECS * HZ))
+		dev_warn(&vb->vdev->dev, "host has not used the %s buffer for %d s; still waiting\n",
+			 vq->name, VBE_ACK_WARN_SECS);
+}
+
 /* Send vb->pfns on @vq and wait until the host has used them. */
 void vbe_tell_host(struct vbe *vb, struct virtqueue *vq)
 {
 	struct scatterlist sg;
-	unsigned int len;
 	int err;
 
 	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * vb->num_pfns);
@@ -44,11 +55,7 @@ void vbe_tell_host(struct vbe *vb, struct virtqueue *vq)
 				    vb->num_pfns, vq->name, err);
 		return;
 	}
-	virtqueue_kick(vq);
-	while (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
-				   VBE_ACK_WARN_SECS * HZ))
-		dev_warn(&vb->vdev->dev, "host has not used the %s request of %u pfns for %d s; still waiting\n",
-			 vq->name, vb->num_pfns, VBE_ACK_WARN_SECS);
+	vbe_kick_and_wait(vb, vq);
 }
 
 s64 vbe_towards_target(struct vbe *vb)

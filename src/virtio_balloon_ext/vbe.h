@@ -122,6 +122,7 @@ s64 vbe_towards_target(struct vbe *vb);
 unsigned int vbe_fill(struct vbe *vb, size_t num);
 unsigned int vbe_leak(struct vbe *vb, size_t num);
 void vbe_update_actual(struct vbe *vb);
+void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq);
 void vbe_tell_host(struct vbe *vb, struct virtqueue *vq);
 void vbe_size_work(struct work_struct *work);
 void vbe_ack(struct virtqueue *vq);
