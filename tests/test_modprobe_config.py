@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.guest import REPO
+from virtio_guest import device, driver
 
 CONFIG = REPO / "packaging" / "modprobe.d" / "balloon-ext.conf"
 DEVICE = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on"
@@ -46,16 +47,6 @@ def vm(boot, kernel):
     vm.check("mkdir -p /etc/modprobe.d")
     vm.write_file("/etc/modprobe.d/balloon-ext.conf", CONFIG.read_text())
     return vm
-
-
-def device(vm) -> str:
-    out = vm.check("grep -l 0x0005 /sys/bus/virtio/devices/*/device")
-    return out.split("/")[-2]
-
-
-def driver(vm) -> str:
-    rc, out = vm.run(f"readlink /sys/bus/virtio/devices/{device(vm)}/driver")
-    return out.strip().rsplit("/", 1)[-1] if rc == 0 else "none"
 
 
 def loaded(vm) -> set[str]:

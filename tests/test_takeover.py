@@ -11,8 +11,7 @@ import time
 import pytest
 
 from harness.guest import REPO
-
-MiB = 1 << 20
+from virtio_guest import MiB, device, driver, wait_actual
 RAM = 1024 * MiB
 TARGET = RAM - 128 * MiB  # QMP `balloon` takes the guest size the host wants
 BALLOONED_KB = 128 * 1024
@@ -37,21 +36,6 @@ def wait_for(what, probe, timeout=120):
 
 def qmp_actual(vm) -> int:
     return vm.qmp("query-balloon")["actual"]
-
-
-def wait_actual(vm, size):
-    wait_for(f"balloon actual {size}", lambda: qmp_actual(vm) == size)
-
-
-def device(vm) -> str:
-    """The balloon's virtio device name, e.g. virtio0."""
-    out = vm.check("grep -l 0x0005 /sys/bus/virtio/devices/*/device")
-    return out.split("/")[-2]
-
-
-def driver(vm) -> str:
-    rc, out = vm.run(f"readlink /sys/bus/virtio/devices/{device(vm)}/driver")
-    return out.strip().rsplit("/", 1)[-1] if rc == 0 else "none"
 
 
 def loaded(vm, module) -> bool:

@@ -64,6 +64,18 @@ def wait_guest(vm, cmd: str, what: str, timeout: float = 60):
         time.sleep(0.5)
 
 
+def device(vm) -> str:
+    """The balloon's virtio device name, e.g. virtio0."""
+    out = vm.check("grep -l 0x0005 /sys/bus/virtio/devices/*/device")
+    return out.split("/")[-2]
+
+
+def driver(vm) -> str:
+    """The driver bound to the balloon, or "none"."""
+    rc, out = vm.run(f"readlink /sys/bus/virtio/devices/{device(vm)}/driver")
+    return out.strip().rsplit("/", 1)[-1] if rc == 0 else "none"
+
+
 def key_values(text: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
