@@ -593,8 +593,8 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pti.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/hugetlb.h \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/hugetlb.h \
- /work/main/src/compat/shrinker.h /work/main/src/compat/virtio.h \
- /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio.h \
+ /work/main/src/compat/page_reporting.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/page_reporting.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/scatterlist.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/io.h \
  arch/x86/include/generated/asm/early_ioremap.h \
@@ -608,13 +608,15 @@ core.o: /work/main/src/balloon_core/core.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/vmalloc.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vmalloc.h \
  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable_areas.h \
+ /work/main/src/compat/shrinker.h /work/main/src/compat/virtio.h \
+ /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/mod_devicetable.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/dma-mapping.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio_config.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/virtio_byteorder.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/virtio_types.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/virtio_config.h \
- /work/main/src/include/balloon_core.h \
+ /work/main/src/compat/vmstat.h /work/main/src/include/balloon_core.h \
  /work/main/src/balloon_core/internal.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kprobes.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace.h \

@@ -2,6 +2,9 @@
 /*
  * Balloon page lists across the generations of the kernel's balloon
  * infrastructure, behind one set of bext_balloon_*() calls:
+ *  - up to 5.19 pages are movable through an inode the driver provides, on
+ *    a pseudo filesystem of its own, whose mapping uses balloon_aops
+ *    (balloon_inode.c);
  *  - up to 6.19 the driver adjusts managed pages itself and, when a page
  *    migrates, moves it between the balloon lists itself;
  *  - from 7.0 (<linux/balloon.h>) the core does both, and the driver only
@@ -25,25 +28,59 @@
 #define BEXT_BALLOON_MIGRATION 1
 #endif
 
+#if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_MOPS) && \
+	!defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
+#define BEXT_BALLOON_INODE 1
+#endif
+
 #ifndef MIGRATEPAGE_SUCCESS
 #define MIGRATEPAGE_SUCCESS 0
 #endif
+
+/* A driver's balloon: the kernel's descriptor, and what compat adds to it. */
+struct bext_balloon {
+	struct balloon_dev_info info;
+#ifdef BEXT_BALLOON_INODE
+	struct vfsmount *mnt;	/* holds info.inode */
+#endif
+};
 
 typedef int (*bext_migratepage_t)(struct balloon_dev_info *info,
 				  struct page *newpage, struct page *page,
 				  enum migrate_mode mode);
 
-static inline void bext_balloon_init(struct balloon_dev_info *info,
-				     bext_migratepage_t migratepage,
-				     bool adjust_managed)
+#ifdef BEXT_BALLOON_INODE
+int bext_balloon_inode_attach(struct bext_balloon *b);
+void bext_balloon_inode_detach(struct bext_balloon *b);
+#else
+static inline int bext_balloon_inode_attach(struct bext_balloon *b)
 {
-	balloon_devinfo_init(info);
+	return 0;
+}
+
+static inline void bext_balloon_inode_detach(struct bext_balloon *b)
+{
+}
+#endif
+
+/* Set up an empty balloon; bext_balloon_exit() once it is empty again. */
+static inline int bext_balloon_init(struct bext_balloon *b,
+				    bext_migratepage_t migratepage,
+				    bool adjust_managed)
+{
+	balloon_devinfo_init(&b->info);
 #ifdef BEXT_BALLOON_MIGRATION
-	info->migratepage = migratepage;
+	b->info.migratepage = migratepage;
 #endif
 #ifdef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
-	info->adjust_managed_page_count = adjust_managed;
+	b->info.adjust_managed_page_count = adjust_managed;
 #endif
+	return bext_balloon_inode_attach(b);
+}
+
+static inline void bext_balloon_exit(struct bext_balloon *b)
+{
+	bext_balloon_inode_detach(b);
 }
 
 /* Put freshly allocated pages into the balloon; empties @pages. */

@@ -18,7 +18,9 @@
 
 /* Newer kernel APIs, in the shape module code uses, on every kernel. */
 #include "balloon_pages.h"
+#include "page_reporting.h"
 #include "shrinker.h"
 #include "virtio.h"
+#include "vmstat.h"
 
 #endif /* BALLOON_EXT_COMPAT_H */

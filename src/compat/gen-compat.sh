@@ -26,7 +26,7 @@ done
 # Warnings that mean "this API has another shape" must fail the probe.
 cat > "$work/Kbuild" <<KBUILD
 obj-m :=$objs
-ccflags-y := -Werror=implicit-function-declaration -Werror=incompatible-pointer-types -Werror=int-conversion -Werror=return-type
+ccflags-y := -Werror=implicit-function-declaration -Werror=incompatible-pointer-types -Werror=int-conversion -Werror=return-type -Werror=enum-conversion
 KBUILD
 
 make -C "$kdir" M="$work" -k -j"$(nproc)" "$@" modules >"$work/probes.log" 2>&1 || true

@@ -189,11 +189,15 @@ static int vbe_probe(struct virtio_device *vdev)
 	mutex_init(&vb->lock);
 	init_waitqueue_head(&vb->acked);
 	vb->deflate_on_oom = vbe_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
-	bext_balloon_init(&vb->b_dev_info, vbe_migratepage, !vb->deflate_on_oom);
+	err = bext_balloon_init(&vb->balloon, vbe_migratepage, !vb->deflate_on_oom);
+	if (err) {
+		dev_err(&vdev->dev, "cannot set up balloon page migration (error %d)\n", err);
+		goto err_free;
+	}
 
 	err = vbe_init_vqs(vb);
 	if (err)
-		goto err_free;
+		goto err_balloon;
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 		err = vbe_hint_init(vb);
 		if (err)
@@ -219,6 +223,8 @@ err_hint:
 err_del_vqs:
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
+err_balloon:
+	bext_balloon_exit(&vb->balloon);
 err_free:
 	kfree(vb);
 	return err;
@@ -240,6 +246,7 @@ static void vbe_remove(struct virtio_device *vdev)
 		vbe_hint_exit(vb);
 
 	vbe_empty(vb);
+	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
 	kfree(vb);
 }

@@ -11,7 +11,7 @@
 int vbe_migratepage(struct balloon_dev_info *info, struct page *newpage,
 		    struct page *page, enum migrate_mode mode)
 {
-	struct vbe *vb = container_of(info, struct vbe, b_dev_info);
+	struct vbe *vb = container_of(info, struct vbe, balloon.info);
 
 	/* Inflating or deflating holds the lock for a while: try again later. */
 	if (!mutex_trylock(&vb->lock))

@@ -44,6 +44,7 @@ int vbe_reporting_register(struct vbe *vb)
 		return -ENOSPC;
 	}
 	vb->pr_dev_info.report = vbe_report_free;
+	bext_page_reporting_default_order(&vb->pr_dev_info);
 	return page_reporting_register(&vb->pr_dev_info);
 }
 

@@ -108,7 +108,7 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 	list_for_each_entry(page, &pages, lru)
 		vbe_add_pfns(vb, page);
 	added = vb->num_pfns;
-	bext_balloon_enqueue_list(&vb->b_dev_info, &pages, !vb->deflate_on_oom);
+	bext_balloon_enqueue_list(&vb->balloon.info, &pages, !vb->deflate_on_oom);
 	WRITE_ONCE(vb->num_pages, vb->num_pages + added);
 	vbe_tell_host(vb, vb->vqs[VBE_VQ_INFLATE]);
 	atomic_long_add(added / VBE_PAGES_PER_PAGE, &vb->count.inflated);
@@ -131,7 +131,7 @@ unsigned int vbe_leak(struct vbe *vb, size_t num)
 
 	mutex_lock(&vb->lock);
 	num = min3(num, (size_t)VBE_PFNS_MAX, (size_t)vb->num_pages);
-	bext_balloon_dequeue_list(&vb->b_dev_info, &pages,
+	bext_balloon_dequeue_list(&vb->balloon.info, &pages,
 				  num / VBE_PAGES_PER_PAGE, !vb->deflate_on_oom);
 	vb->num_pfns = 0;
 	list_for_each_entry(page, &pages, lru)

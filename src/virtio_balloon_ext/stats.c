@@ -31,6 +31,7 @@ static u64 vbe_bytes(unsigned long pages)
 static unsigned int vbe_stats_events(struct vbe *vb, unsigned int idx)
 {
 	unsigned long events[NR_VM_EVENT_ITEMS];
+	struct bext_reclaim reclaim;
 	unsigned long stalls = 0;
 	int zone;
 
@@ -51,10 +52,11 @@ static unsigned int vbe_stats_events(struct vbe *vb, unsigned int idx)
 	for (zone = 0; zone < MAX_NR_ZONES; zone++)
 		stalls += events[ALLOCSTALL_NORMAL - ZONE_NORMAL + zone];
 	vbe_stat(vb, &idx, VBE_S_ALLOC_STALL, stalls);
-	vbe_stat(vb, &idx, VBE_S_ASYNC_SCAN, vbe_bytes(events[PGSCAN_KSWAPD]));
-	vbe_stat(vb, &idx, VBE_S_DIRECT_SCAN, vbe_bytes(events[PGSCAN_DIRECT]));
-	vbe_stat(vb, &idx, VBE_S_ASYNC_RECLAIM, vbe_bytes(events[PGSTEAL_KSWAPD]));
-	vbe_stat(vb, &idx, VBE_S_DIRECT_RECLAIM, vbe_bytes(events[PGSTEAL_DIRECT]));
+	bext_reclaim_counters(events, &reclaim);
+	vbe_stat(vb, &idx, VBE_S_ASYNC_SCAN, vbe_bytes(reclaim.async_scan));
+	vbe_stat(vb, &idx, VBE_S_DIRECT_SCAN, vbe_bytes(reclaim.direct_scan));
+	vbe_stat(vb, &idx, VBE_S_ASYNC_RECLAIM, vbe_bytes(reclaim.async_reclaim));
+	vbe_stat(vb, &idx, VBE_S_DIRECT_RECLAIM, vbe_bytes(reclaim.direct_reclaim));
 	return idx;
 }
 #else

@@ -82,7 +82,7 @@ struct vbe {
 	__virtio32 pfns[VBE_PFNS_MAX];
 	wait_queue_head_t acked;	/* the host used a buffer */
 
-	struct balloon_dev_info b_dev_info;
+	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
 	struct notifier_block oom_nb;
 

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Reclaim counters for the balloon stats tags 12-15: vm events up to 7.0,
+ * node stats from 7.1.
+ */
+#ifndef BALLOON_EXT_COMPAT_VMSTAT_H
+#define BALLOON_EXT_COMPAT_VMSTAT_H
+
+#include <linux/vmstat.h>
+
+struct bext_reclaim {
+	unsigned long async_scan;	/* pages, by kswapd */
+	unsigned long direct_scan;	/* pages, by allocating tasks */
+	unsigned long async_reclaim;
+	unsigned long direct_reclaim;
+};
+
+#ifdef CONFIG_VM_EVENT_COUNTERS
+/* @events: all_vm_events(), which older kernels count these in. */
+static inline void bext_reclaim_counters(const unsigned long *events,
+					 struct bext_reclaim *r)
+{
+#ifdef BEXT_HAVE_NODE_STAT_PGSCAN
+	r->async_scan = global_node_page_state(PGSCAN_KSWAPD);
+	r->direct_scan = global_node_page_state(PGSCAN_DIRECT);
+	r->async_reclaim = global_node_page_state(PGSTEAL_KSWAPD);
+	r->direct_reclaim = global_node_page_state(PGSTEAL_DIRECT);
+#else
+	r->async_scan = events[PGSCAN_KSWAPD];
+	r->direct_scan = events[PGSCAN_DIRECT];
+	r->async_reclaim = events[PGSTEAL_KSWAPD];
+	r->direct_reclaim = events[PGSTEAL_DIRECT];
+#endif
+}
+#endif
+
+#endif /* BALLOON_EXT_COMPAT_VMSTAT_H */
