@@ -113,18 +113,32 @@ def test_free_page_reporting_returns_memory_to_host(oom_vm):
 
 
 def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
+    """compact_memory moves balloon pages only into partly free pageblocks above them.
+
+    Balloon pages of a fresh guest sit in one run that compaction leaves
+    alone; inflating, deflating most of it and inflating again interleaves
+    them with free pages. Measured on fresh 6.1 guests: migrations in the
+    first round each time; three rounds leave a margin.
+    """
     fresh(oom_vm)
-    balloon_to(oom_vm, RAM, 512 * MiB)
-    before = vb_debugfs(oom_vm)
-    vmstat_before = vmstat(oom_vm, "balloon_migrate")
-    oom_vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
-    after = vb_debugfs(oom_vm)
-    migrated = int(after["migrated_pages"]) - int(before["migrated_pages"])
-    assert migrated > 0, after
-    assert vmstat(oom_vm, "balloon_migrate") - vmstat_before == migrated
-    assert oom_vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
-    assert after["actual_kb"] == before["actual_kb"] == str(512 * 1024)
-    assert meminfo_kb(oom_vm)["InflatedFree"] == 512 * 1024
+    migrated = vmstat_migrated = 0
+    for _ in range(3):
+        for mib in (700, 200, 512):
+            balloon_to(oom_vm, RAM, mib * MiB)
+        before = vb_debugfs(oom_vm)
+        vmstat_before = vmstat(oom_vm, "balloon_migrate")
+        oom_vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
+        after = vb_debugfs(oom_vm)
+        migrated += int(after["migrated_pages"]) - int(before["migrated_pages"])
+        vmstat_migrated += vmstat(oom_vm, "balloon_migrate") - vmstat_before
+        # Migrated or not, the balloon holds what the host asked for, in every place.
+        assert oom_vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
+        assert after["actual_kb"] == before["actual_kb"] == str(512 * 1024)
+        assert meminfo_kb(oom_vm)["InflatedFree"] == 512 * 1024
+        if migrated:
+            break
+    assert migrated > 0, "compaction migrated no balloon page in three rounds"
+    assert vmstat_migrated == migrated
     # The migrated pages deflate like any other.
     balloon_to(oom_vm, RAM, 0)
     assert meminfo_kb(oom_vm)["InflatedFree"] == 0
