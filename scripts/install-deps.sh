@@ -8,8 +8,10 @@
 # a prepared machine pays one dpkg-query.
 set -eu
 
+# wget, the archive keyring and util-linux (unshare) make and use the build
+# chroots of 6.12 and 7.x (tests/harness/chroot.py).
 pkgs="qemu-system-x86 busybox-static python3-pytest build-essential bc flex
-bison libelf-dev cpio xz-utils zstd kmod"
+bison libelf-dev cpio xz-utils zstd kmod wget debian-archive-keyring util-linux"
 [ "${1:-}" = lint ] && pkgs="$pkgs sparse linux-headers-amd64 perl"
 
 missing=

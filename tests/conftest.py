@@ -1,7 +1,9 @@
 """pytest fixtures: kernels to test on, the project built for each, and booted guests.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/
-KERNELS="6.1" (space-separated) picks the kernels; see harness/kernels.py.
+KERNELS="6.1 7.x" (space-separated) picks kernels; see harness/kernels.py. Unset
+or empty means every supported kernel, where trixie-backports' kernel (7.x-bpo)
+counts only while it is another upstream version than sid's (7.x).
 """
 import os
 from pathlib import Path
@@ -9,14 +11,37 @@ from pathlib import Path
 import pytest
 
 from harness import timing
-from harness.build import build_hog, build_modules
+from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
-from harness.kernels import KERNELS, prepare_kernel
+from harness.kernels import BACKPORTS, KERNELS, SID, prepare_kernel, resolve
 from harness.vm import VM
 
-# An empty KERNELS would make pytest skip every test and look green: default instead.
-KERNEL_NAMES = os.environ.get("KERNELS", "").split() or ["6.1"]
 CORE_BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
+HEADER: list[str] = []  # lines for pytest's report header
+
+
+def default_kernels() -> list[str]:
+    """Every kernel in KERNELS; the backports one only if sid has another version."""
+    names = list(KERNELS)
+    with timing.stage("apt resolve sid and backports"):
+        sid, backports = resolve(SID), resolve(BACKPORTS)
+    if backports.upstream == sid.upstream:
+        names.remove(BACKPORTS)
+        HEADER.append(f"{BACKPORTS}: trixie-backports has {backports.abi}, the same upstream "
+                      f"kernel as sid's {sid.abi}: not tested separately")
+    else:
+        HEADER.append(f"{BACKPORTS}: trixie-backports has {backports.abi}, sid has {sid.abi}: "
+                      f"tested as its own kernel")
+    return names
+
+
+# An empty KERNELS would make pytest skip every test and look green: default instead.
+KERNEL_NAMES = os.environ.get("KERNELS", "").split() or default_kernels()
+HEADER.insert(0, f"kernels: {' '.join(KERNEL_NAMES)}")
+
+
+def pytest_report_header(config):
+    return HEADER
 
 
 def pytest_configure(config):
@@ -47,6 +72,9 @@ def kernel(request):
 
 @pytest.fixture(scope="session")
 def built(kernel) -> Path:
+    if kernel.spec.builder == "chroot":
+        with timing.stage(f"chroot {kernel.spec.chroot_suite} for {kernel.name}"):
+            prepare_toolchain(kernel)
     with timing.stage(f"build {kernel.name}"):
         return build_modules(kernel, REPO)
 
@@ -88,7 +116,7 @@ def boot(kernel, built, hog):
         if boots[config_name] > 1:
             name += f"-boot{boots[config_name]}"
         vm = boot_vm(kernel, files | extra_files, name, devices=devices, mem=mem,
-                     append=append, kernel_modules=kernel_modules)
+                     append=kernel.cmdline(append), kernel_modules=kernel_modules)
         vms[config_name] = (vm, arguments)
         return vm
 

@@ -3,16 +3,28 @@
 The mirror URLs come from the host's own sources at run time, so no mirror
 name is written in this project.
 """
+import fcntl
 import re
 import time
 from pathlib import Path
 
 from .cache import cache_dir
-from .commands import run
+from .commands import CommandError, run
 
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 12 * 3600
+
+# The private apt configs, by name: the suites each one reads.
+CONFIGS = {
+    "bullseye": ("bullseye", "bullseye-updates", "bullseye-security"),
+    "bookworm": ("bookworm", "bookworm-updates", "bookworm-security"),
+    "trixie": ("trixie", "trixie-updates", "trixie-security"),
+    "trixie-backports": ("trixie-backports",),
+    "sid": ("sid",),
+}
+# sid's Release has a Valid-Until that a cached list outlives.
+NO_VALID_UNTIL = ("sid",)
 
 
 def host_mirrors() -> dict[str, str]:
@@ -79,10 +91,13 @@ class PrivateApt:
     def update(self):
         """apt-get update, skipped while the lists are younger than 12 hours."""
         stamp = self.root / "updated"
-        if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE:
-            return
-        run(self._cmd("apt-get", "-q", "update"), log=self.root / "update.log")
-        stamp.touch()
+        # Parallel runs (pytest and a chroot build, or two checkouts) share the lists.
+        with open(self.root / "harness.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE:
+                return
+            run(self._cmd("apt-get", "-q", "update"), log=self.root / "update.log")
+            stamp.touch()
 
     def show(self, package: str, version: str | None = None) -> dict[str, str]:
         """Fields of the candidate (or the given version) of a binary package."""
@@ -91,6 +106,14 @@ class PrivateApt:
         record = text.split("\n\n")[0]
         return dict(re.findall(r"^([\w-]+): (.*)$", record, re.MULTILINE))
 
+    def has(self, package: str, version: str) -> bool:
+        """Whether the archive has package=version."""
+        try:
+            self.show(package, version)
+        except CommandError:
+            return False
+        return True
+
     def download(self, package: str, version: str) -> Path:
         """The .deb of package=version, downloaded once into the cache."""
         arch = self.show(package, version)["Architecture"]
@@ -98,3 +121,8 @@ class PrivateApt:
         if not deb.exists():
             run(self._cmd("apt-get", "-q", "download", f"{package}={version}"), cwd=self.debs)
         return deb
+
+
+def private_apt(name: str) -> "PrivateApt":
+    """The private apt config `name` (a key of CONFIGS)."""
+    return PrivateApt(name, CONFIGS[name], check_valid_until=name not in NO_VALID_UNTIL)

@@ -7,8 +7,15 @@ import subprocess
 from pathlib import Path
 
 from .cache import cache_dir
+from .chroot import ensure_chroot, in_chroot, using
 from .commands import run
 from .kernels import Kernel
+
+
+def prepare_toolchain(kernel: Kernel):
+    """Make sure the kernel's builder is ready (for "chroot", the suite's chroot exists)."""
+    if kernel.spec.builder == "chroot":
+        ensure_chroot(kernel.spec.chroot_suite, kernel.toolchain)
 
 
 def build_modules(kernel: Kernel, srcdir: Path) -> Path:
@@ -33,9 +40,23 @@ def _make_on_host(kernel: Kernel, directory: Path, log: Path):
         cwd=directory, log=log)
 
 
-# How each KernelSpec.builder kind runs make; a chroot builder for kernels whose
-# headers need their own suite's toolchain goes here.
-BUILDERS = {"host": _make_on_host}
+def _make_in_chroot(kernel: Kernel, directory: Path, log: Path):
+    """make inside the kernel's suite chroot, against the exact headers downloaded.
+
+    The kernel's cache folder (read-only) and the build folder are bound into
+    the chroot at their host paths, so KDIR, M= and the relocated headers'
+    Makefile need no translation.
+    """
+    root = ensure_chroot(kernel.spec.chroot_suite, kernel.toolchain)
+    make_vars = [f"{key}={value}" for key, value in kernel.env.items()]
+    build_top = cache_dir("build", kernel.release)
+    with using(kernel.spec.chroot_suite):
+        in_chroot(root, ["make", f"-j{os.cpu_count()}", f"KDIR={kernel.kdir}", *make_vars],
+                  binds=[(kernel.top, False), (build_top, True)], cwd=directory, log=log)
+
+
+# How each KernelSpec.builder kind runs make.
+BUILDERS = {"host": _make_on_host, "chroot": _make_in_chroot}
 
 
 def sync_tree(srcdir: Path, dest: Path, manifest: Path):

@@ -1,10 +1,16 @@
-"""Debian kernels the tests run on: which suite, how to fetch them, how to build for them."""
+"""Debian kernels the tests run on: which suite, how to fetch them, how to build for them.
+
+Package names come from the archive, not from guesses: the metapackage
+linux-image-<flavour> names the current ABI, and the Depends of the image and
+headers packages name the rest (the split binary/modules/base packages of 7.x,
+the headers' common and kbuild packages, the compiler the headers want).
+"""
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .apt import PrivateApt
+from .apt import PrivateApt, private_apt
 from .cache import cache_dir
 from .commands import run
 from .timing import stage
@@ -12,20 +18,37 @@ from .timing import stage
 
 @dataclass(frozen=True)
 class KernelSpec:
-    suites: tuple[str, ...]      # first one names the private apt config
-    kbuild: str                  # package with the kbuild tools the headers use
+    apt: str                     # private apt config, a key of apt.CONFIGS
     flavour: str = "amd64"
-    # Where out-of-tree modules are built: "host" runs make here with `env`.
-    # Kernels whose headers need a newer toolchain than the host's will need a
-    # "chroot" builder (field notes); build.py is where it plugs in.
+    # Where out-of-tree modules are built (a key of build.BUILDERS): "host" runs
+    # make here with `env`; "chroot" runs it in a minbase chroot of `chroot_suite`,
+    # for headers that need a newer gcc and glibc than the host's.
     builder: str = "host"
+    chroot_suite: str | None = None
     env: dict = field(default_factory=dict)  # extra make variables, e.g. CC
+    append: str = ""  # kernel command line the guests of this kernel need (conftest adds it)
 
+
+# 7.x under TCG: about one boot in six died with "Oops: int3" at
+# sched_clock_cpu+0x8 when the __sched_clock_stable static key was switched on
+# ("sched_clock: Marking stable") while the other vCPU ran its timer interrupt
+# through that site. tsc=unstable keeps sched_clock unstable from the start, so
+# that key is never patched. 6.12 and older never showed it.
+TCG_7X = "tsc=unstable"
 
 KERNELS = {
-    "6.1": KernelSpec(suites=("bookworm", "bookworm-updates", "bookworm-security"),
-                      kbuild="linux-kbuild-6.1"),
+    # Built with gcc-10; the host's gcc-12 builds modules that load fine.
+    "5.10": KernelSpec(apt="bullseye", env={"CC": "gcc-12"}),
+    "6.1": KernelSpec(apt="bookworm"),
+    "6.12": KernelSpec(apt="trixie", builder="chroot", chroot_suite="trixie"),
+    "7.x": KernelSpec(apt="sid", builder="chroot", chroot_suite="sid", append=TCG_7X),
+    # Built in trixie with gcc-14, so it builds in the trixie chroot.
+    "7.x-bpo": KernelSpec(apt="trixie-backports", builder="chroot", chroot_suite="trixie",
+                          append=TCG_7X),
 }
+# Tested only when its kernel is not the same upstream version as sid's (conftest).
+BACKPORTS = "7.x-bpo"
+SID = "7.x"
 
 
 @dataclass(frozen=True)
@@ -39,38 +62,111 @@ class Kernel:
     kdir: Path            # headers build dir, for make -C
     modules_dir: Path     # lib/modules/<release>
     env: dict
+    # Packages the headers need around them (compiler, kbuild's libraries), for
+    # builders that install them (the chroot).
+    toolchain: tuple[str, ...] = ()
+
+    def cmdline(self, append: str = "") -> str:
+        """A guest's extra kernel command line: this kernel's own (spec.append), then append."""
+        return " ".join(part for part in (self.spec.append, append) if part)
+
+    @property
+    def top(self) -> Path:
+        """The cache folder holding everything of this kernel (root is inside)."""
+        return self.root.parent
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the archive offers for a kernel name right now, before any download."""
+    name: str
+    abi: str              # e.g. 6.12.117+deb13
+    version: str          # Debian package version, e.g. 6.12.117-1
+
+    @property
+    def upstream(self) -> str:
+        return self.abi.split("-")[0].split("+")[0]
+
+
+def resolve(name: str) -> Resolved:
+    """The current ABI and version of kernel `name` (apt lists refreshed twice a day)."""
+    spec = KERNELS[name]
+    apt = private_apt(spec.apt)
+    apt.update()
+    abi, version = _current_abi(apt, spec.flavour)
+    return Resolved(name, abi, version)
 
 
 def prepare_kernel(name: str) -> Kernel:
     """Download and extract the current Debian kernel `name`, ready to build against and boot."""
     spec = KERNELS[name]
-    apt = PrivateApt(spec.suites[0], spec.suites)
+    apt = private_apt(spec.apt)
     with stage(f"apt resolve {name}"):
-        apt.update()
-        abi, version = _current_abi(apt, spec.flavour)
-    release = f"{abi}-{spec.flavour}"
+        resolved = resolve(name)
+        abi, version = resolved.abi, resolved.version
+        release = f"{abi}-{spec.flavour}"
+        packages, toolchain = _packages(apt, release, version)
     top = cache_dir("kernels", release)
     root = top / "root"
     stamp = top / "extracted"
     if not (stamp.exists() and stamp.read_text() == version):
-        packages = [f"linux-image-{release}-unsigned", f"linux-headers-{release}",
-                    f"linux-headers-{abi}-common", spec.kbuild]
         with stage(f"download {name}"):
             debs = [apt.download(p, version) for p in packages]
             _check_same_source(apt, packages, version)
         with stage(f"extract {name}"):
+            stamp.unlink(missing_ok=True)
             shutil.rmtree(root, ignore_errors=True)
             for deb in debs:
                 run(["dpkg-deb", "-x", str(deb), str(root)])
+            _merge_usr(root)
             _relocate_headers(root, release)
             # Debian generates modules.dep in postinst, which we do not run.
-            run(["depmod", "-b", str(root), "-F", str(root / "boot" / f"System.map-{release}"),
-                 release])
+            run(["depmod", "-b", str(root), "-F", str(_system_map(root, release)), release])
         stamp.write_text(version)
     return Kernel(name=name, spec=spec, release=release, version=version, root=root,
-                  vmlinuz=root / "boot" / f"vmlinuz-{release}",
+                  vmlinuz=_vmlinuz(root, release),
                   kdir=root / "usr" / "src" / f"linux-headers-{release}",
-                  modules_dir=root / "lib" / "modules" / release, env=dict(spec.env))
+                  modules_dir=root / "lib" / "modules" / release, env=dict(spec.env),
+                  toolchain=toolchain)
+
+
+def _packages(apt: PrivateApt, release: str, version: str) -> tuple[list[str], tuple[str, ...]]:
+    """(packages to download, toolchain packages) for kernel `release` at `version`.
+
+    Up to 6.12 the image is linux-image-<release>-unsigned. From 7.x the
+    image package is a signed metapackage over linux-binary (the kernel),
+    linux-modules and linux-base (config, System.map); the unsigned kernel is
+    linux-binary-unsigned-<release>.
+    """
+    image = f"linux-image-{release}-unsigned"
+    if apt.has(image, version):
+        images = [image]
+    else:
+        depends = _depends(apt.show(f"linux-image-{release}", version))
+        parts = [name for name in depends
+                 if re.fullmatch(rf"linux-(binary|modules|base)-{re.escape(release)}", name)]
+        if not any(name.startswith("linux-binary-") for name in parts):
+            raise RuntimeError(f"linux-image-{release} depends on no linux-binary package: "
+                               f"{depends}")
+        images = [name.replace("linux-binary-", "linux-binary-unsigned-") for name in parts]
+    headers = f"linux-headers-{release}"
+    depends = _depends(apt.show(headers, version))
+    # The arch-independent headers and the kbuild tools; not linux-base (scripts
+    # for installing) and not linux-image (the alternative the headers offer).
+    tree = [name for name in depends if re.match(r"linux-(headers|kbuild)-", name)]
+    if not any(name.startswith("linux-kbuild-") for name in tree):
+        raise RuntimeError(f"{headers} depends on no linux-kbuild package: {depends}")
+    toolchain = [name for name in depends if not name.startswith("linux-")]
+    for name in tree:
+        if name.startswith("linux-kbuild-"):
+            toolchain += _depends(apt.show(name, version))
+    return images + [headers] + tree, tuple(dict.fromkeys(toolchain))
+
+
+def _depends(fields: dict[str, str]) -> list[str]:
+    """Package names in a Depends field, the first of each alternative, no versions."""
+    return [re.split(r"[\s(:]", alternative.split("|")[0].strip())[0]
+            for alternative in fields.get("Depends", "").split(",") if alternative.strip()]
 
 
 def _current_abi(apt: PrivateApt, flavour: str) -> tuple[str, str]:
@@ -94,6 +190,32 @@ def _check_same_source(apt: PrivateApt, packages: list[str], version: str):
         sources[package] = source
     if len(set(sources.values())) != 1:
         raise RuntimeError(f"kernel packages come from different sources: {sources}")
+
+
+def _merge_usr(root: Path):
+    """Packages of merged-/usr suites ship usr/lib/modules: give them the /lib alias."""
+    lib = root / "lib"
+    if (root / "usr" / "lib" / "modules").is_dir() and not lib.exists():
+        lib.symlink_to("usr/lib")
+
+
+def _first(what: str, *candidates: Path) -> Path:
+    for path in candidates:
+        if path.exists():
+            return path
+    raise RuntimeError(f"no {what} in the kernel packages; looked for "
+                       f"{', '.join(map(str, candidates))}")
+
+
+def _vmlinuz(root: Path, release: str) -> Path:
+    return _first("kernel image", root / "boot" / f"vmlinuz-{release}",
+                  root / "lib" / "modules" / release / "vmlinuz.unsigned",
+                  root / "lib" / "modules" / release / "vmlinuz")
+
+
+def _system_map(root: Path, release: str) -> Path:
+    return _first("System.map", root / "boot" / f"System.map-{release}",
+                  root / "lib" / "modules" / release / "System.map")
 
 
 def _relocate_headers(root: Path, release: str):
