@@ -44,7 +44,7 @@ clean:
 	rm -rf src/compat/generated
 	find . \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
 		-o -name '.*.cmd' -o -name '*.order' -o -name 'Module.symvers' \
-		-o -name '*.dwo' \) -not -path './.git/*' -delete
+		-o -name '*.dwo' -o -name '.*.d' \) -not -path './.git/*' -delete
 	rm -rf .tmp_versions
 
 deps:
