@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .apt import KEYRING, NO_VALID_UNTIL, host_mirrors, private_apt
 from .cache import cache_dir
-from .commands import run
+from .commands import CommandError, run
 
 STAMP = ".balloon-ext-chroot"
 # A toolchain, plus what a later dkms run inside the chroot needs.
@@ -158,4 +158,9 @@ def in_chroot(root: Path, cmd: list[str], binds=(), cwd: Path | None = None,
     full = ["unshare", "--mount", "--propagation", "private", "env", "-i",
             *[f"{k}={v}" for k, v in ENV.items()],
             "sh", "-c", "\n".join(script), "in_chroot", *args, str(cwd or "/"), *cmd]
-    return run(full, log=log)
+    try:
+        return run(full, log=log)
+    except CommandError as error:
+        # Name the command, not the mount script around it.
+        _, _, outcome = str(error).partition(" failed with ")
+        raise CommandError(f"in chroot {root}: {' '.join(cmd)} failed with {outcome}") from None
