@@ -14,6 +14,7 @@ from harness import timing
 from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
 from harness.kernels import BACKPORTS, KERNELS, SID, prepare_kernel, resolve
+from harness.qemu import HOST
 from harness.vm import VM
 
 CORE_BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
@@ -90,7 +91,8 @@ def boot(kernel, built, hog):
     """boot(config_name, ...) -> a running VM, shared by every test asking for that config.
 
     Project modules are in the guest's /ext/, the memory hog is /bin/hog;
-    extra_files ({guest path: host path}) adds more. A guest that died (e.g. a
+    extra_files ({guest path: host path}) adds more; qemu picks another QEMU
+    than the host's (harness/qemu.py). A guest that died (e.g. a
     test panicked it) is booted again on the next request.
     """
     files = guest_files(built, hog)
@@ -98,10 +100,10 @@ def boot(kernel, built, hog):
     boots: dict[str, int] = {}
 
     def boot(config_name, devices=(), mem="1G", append="",
-             kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None) -> VM:
+             kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None, qemu=HOST) -> VM:
         extra_files = dict(extra_files or {})
         arguments = (tuple(devices), mem, append, tuple(kernel_modules),
-                     tuple(sorted(extra_files.items())))
+                     tuple(sorted(extra_files.items())), qemu)
         if config_name in vms:
             vm, booted_with = vms[config_name]
             if booted_with != arguments:
@@ -116,7 +118,7 @@ def boot(kernel, built, hog):
         if boots[config_name] > 1:
             name += f"-boot{boots[config_name]}"
         vm = boot_vm(kernel, files | extra_files, name, devices=devices, mem=mem,
-                     append=kernel.cmdline(append), kernel_modules=kernel_modules)
+                     append=kernel.cmdline(append), kernel_modules=kernel_modules, qemu=qemu)
         vms[config_name] = (vm, arguments)
         return vm
 

@@ -111,3 +111,37 @@ def check_accounting(vm, ballooned_kb: int, deflate_on_oom: bool, base_memtotal_
     assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (total, free)
     # Without deflate-on-oom the pages leave MemTotal, to the kB.
     assert meminfo["MemTotal"] == base_memtotal_kb - total, (meminfo["MemTotal"], base_memtotal_kb)
+
+
+# QMP guest-stats names of tags 0-9, which every QEMU here knows ...
+STAT_NAMES = ("stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+              "stat-free-memory", "stat-total-memory", "stat-available-memory",
+              "stat-disk-caches", "stat-htlb-pgalloc", "stat-htlb-pgfail")
+# ... and of tags 10-15 (Linux 6.10), which QEMU 7.2 drops and 9.2 shows.
+NEW_STAT_NAMES = ("stat-oom-kills", "stat-alloc-stalls", "stat-async-scans",
+                  "stat-direct-scans", "stat-async-reclaims", "stat-direct-reclaims")
+# What guest-stats shows for a tag the guest never sent: (u64)-1.
+STAT_MISSING = (1 << 64) - 1
+
+
+def missing_stats(stats: dict, names) -> list[str]:
+    """The tags among `names` that the host shows as never sent."""
+    return [name for name in names if stats[name] == STAT_MISSING]
+
+
+def stats_polling(vm, seconds: int, device_id: str = "balloon0"):
+    """Ask the host to poll the guest's stats every `seconds` (0: stop)."""
+    vm.qmp("qom-set", path=f"/machine/peripheral/{device_id}",
+           property="guest-stats-polling-interval", value=seconds)
+
+
+def next_guest_stats(vm, after: int, timeout: float = 30, device_id: str = "balloon0") -> dict:
+    """The host's guest-stats once its last-update (whole seconds) is later than `after`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = vm.qmp("qom-get", path=f"/machine/peripheral/{device_id}",
+                        property="guest-stats")
+        if answer["last-update"] > after:
+            return answer
+        time.sleep(0.5)
+    raise AssertionError(f"no stats update after {after} within {timeout} s")

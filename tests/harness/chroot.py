@@ -134,13 +134,13 @@ def debootstrap_command() -> tuple[str, list[str]]:
             [f"DEBOOTSTRAP_DIR={top / 'root/usr/share/debootstrap'}"])
 
 
-def in_chroot(root: Path, cmd: list[str], binds=(), cwd: Path | None = None,
-              log: Path | None = None) -> str:
-    """Run cmd inside the chroot at `root`, with /dev, /proc and `binds` mounted.
+def chroot_command(root: Path, cmd: list[str], binds=(), cwd: Path | None = None) -> list[str]:
+    """The host command that runs cmd inside the chroot at `root`, with /dev, /proc and `binds`.
 
     binds are (host path, writable) pairs, each mounted at the same path inside
-    the chroot, so absolute paths (such as the relocated headers' Makefile)
-    mean the same inside and out. All mounts live in a private mount namespace.
+    the chroot, so absolute paths (such as the relocated headers' Makefile or a
+    QMP socket) mean the same inside and out. All mounts live in a private
+    mount namespace, which the kernel drops when its last process exits.
     """
     script = ['set -e', 'r="$1"; shift',
               'mount --bind /dev "$r/dev"',
@@ -155,11 +155,16 @@ def in_chroot(root: Path, cmd: list[str], binds=(), cwd: Path | None = None,
         args.append(str(host_path))
     script += [f'shift {len(args) - 1}',
                'exec chroot "$r" /bin/sh -c \'cd "$0" && exec "$@"\' "$@"']
-    full = ["unshare", "--mount", "--propagation", "private", "env", "-i",
+    return ["unshare", "--mount", "--propagation", "private", "env", "-i",
             *[f"{k}={v}" for k, v in ENV.items()],
             "sh", "-c", "\n".join(script), "in_chroot", *args, str(cwd or "/"), *cmd]
+
+
+def in_chroot(root: Path, cmd: list[str], binds=(), cwd: Path | None = None,
+              log: Path | None = None) -> str:
+    """Run cmd inside the chroot at `root` (see chroot_command); return its output."""
     try:
-        return run(full, log=log)
+        return run(chroot_command(root, cmd, binds, cwd), log=log)
     except CommandError as error:
         # Name the command, not the mount script around it.
         _, _, outcome = str(error).partition(" failed with ")

@@ -8,6 +8,7 @@ from . import timing
 from .build import build_hog, build_modules
 from .initramfs import make_initramfs
 from .kernels import Kernel, prepare_kernel
+from .qemu import HOST, Qemu
 from .vm import VM
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,11 +22,12 @@ def guest_files(built: Path, hog: Path) -> dict[str, Path]:
 
 
 def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="1G",
-            append="", kernel_modules=DEFAULT_KERNEL_MODULES) -> VM:
+            append="", kernel_modules=DEFAULT_KERNEL_MODULES, qemu: Qemu = HOST) -> VM:
     with timing.stage(f"initramfs {name}"):
         initrd = make_initramfs(kernel, files, list(kernel_modules))
     with timing.stage(f"boot {name}"):
-        return VM(kernel, initrd, mem=mem, devices=devices, append=append, name=name)
+        return VM(kernel, initrd, mem=mem, devices=devices, append=append, name=name,
+                  qemu=qemu)
 
 
 def boot_guest(kernel_name: str, config_name: str, **vm_args) -> VM:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .cache import cache_dir
 from .kernels import Kernel
+from .qemu import HOST, Qemu
 from .qmp import QMP, QMPClosed
 
 READY = b"@@balloon-ext-ready@@\n"  # printed by tests/guest/init before each shell
@@ -33,8 +34,9 @@ class QemuExited(VMError):
 
 class VM:
     def __init__(self, kernel: Kernel, initrd: Path, mem: str = "1G", smp: int = 2,
-                 devices=(), append: str = "", name: str = "vm"):
+                 devices=(), append: str = "", name: str = "vm", qemu: Qemu = HOST):
         self.kernel = kernel
+        self.qemu = qemu
         self.name = name
         # Unix socket paths must stay short, so not under the cache.
         self.tmpdir = Path(tempfile.mkdtemp(prefix="balloon-ext-"))
@@ -42,15 +44,17 @@ class VM:
         logs = cache_dir("logs")
         self.console_log_path = logs / f"{name}.console.log"
         self.qemu_log_path = logs / f"{name}.qemu.log"
-        cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi",
+        args = ["-machine", "q35", "-accel", "tcg,thread=multi",
                "-cpu", "max", "-smp", str(smp), "-m", mem, "-display", "none", "-no-reboot",
                "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
                # loglevel=1 keeps printk off the console, where it would mix with output.
                "-append", f"console=ttyS0 panic=-1 loglevel=1 log_buf_len=4M {append}".strip(),
                "-qmp", f"unix:{qmp_socket},server=on,wait=off",
-               "-serial", "stdio", "-monitor", "none"]
+               "-serial", "stdio", "-monitor", "none", "-nic", "none"]
         for device in devices:
-            cmd += ["-device", device]
+            args += ["-device", device]
+        cmd = qemu.command(args, binds=[(kernel.top, False), (initrd.parent, False),
+                                        (self.tmpdir, True)])
 
         self.console = bytearray()  # everything the guest printed, without \r
         self.cond = threading.Condition()
