@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Build what the benchmark guest needs and boot it, again if it dies.
+
+The modules are built from the working tree, like the tests build them, but
+in a build folder of the benchmark's own: the test suite may be building in
+its folder at the same time, and two makes in one tree spoil each other.
+"""
+import hashlib
+import time
+from pathlib import Path
+
+from harness_path import BENCH, REPO  # first: makes the test harness importable
+from harness import timing
+from harness.build import BUILDERS, build_hog, prepare_toolchain, sync_tree
+from harness.cache import cache_dir
+from harness.commands import run
+from harness.guest import DEFAULT_KERNEL_MODULES, boot_vm
+from harness.kernels import Kernel
+
+
+MEMINFO_BENCH_C = BENCH / "meminfo-bench.c"
+GUEST_MEM = "4G"
+RAM = 4 << 30
+# No free page reporting or hinting: they would run beside the measured work.
+BALLOON_DEVICE = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on"
+
+
+def build_modules(kernel: Kernel) -> Path:
+    """The project's modules from the working tree, in bench-build/<release>/src."""
+    prepare_toolchain(kernel)
+    top = cache_dir("bench-build", kernel.release)
+    tree = cache_dir("bench-build", kernel.release, "src")
+    sync_tree(REPO, tree, manifest=top / "manifest")
+    BUILDERS[kernel.spec.builder](kernel, tree, top / "make.log")
+    return tree
+
+
+def build_meminfo_bench() -> Path:
+    """bench/meminfo-bench.c as a static binary, rebuilt only when the source changes."""
+    digest = hashlib.sha256(MEMINFO_BENCH_C.read_bytes()).hexdigest()[:16]
+    binary = cache_dir("build", "guest") / f"meminfo-bench-{digest}"
+    if not binary.exists():
+        partial = binary.with_suffix(".partial")
+        run(["gcc", "-static", "-O2", "-Wall", "-o", str(partial), str(MEMINFO_BENCH_C)])
+        partial.rename(binary)
+    return binary
+
+
+def guest_files(kernel: Kernel) -> dict[str, Path]:
+    """Our two modules in /ext/, the hog and meminfo-bench in /bin/."""
+    with timing.stage(f"build modules {kernel.name}"):
+        built = build_modules(kernel)
+    with timing.stage("build guest tools"):
+        hog, meminfo_bench = build_hog(REPO), build_meminfo_bench()
+    files = {f"/ext/{name}": built / name for name in ("balloon_core.ko",
+                                                        "virtio_balloon_ext.ko")}
+    for path in files.values():
+        if not path.exists():
+            raise FileNotFoundError(f"the build made no {path}")
+    return files | {"/bin/hog": hog, "/bin/meminfo-bench": meminfo_bench}
+
+
+class Guest:
+    """One benchmark configuration's guest; `vm` boots it again if QEMU has died.
+
+    A measurement that kills the guest (a panic under OOM, say) is recorded as
+    failed; the next one gets a fresh guest, and `reboots` says it happened.
+    """
+
+    def __init__(self, kernel: Kernel, files: dict[str, Path], config: str, append: str):
+        self.kernel = kernel
+        self.files = files
+        self.config = config
+        self.append = kernel.cmdline(append)
+        self.boots = 0
+        self.reboots: list[dict] = []
+        self._vm = None
+
+    @property
+    def vm(self):
+        if self._vm is not None and self._vm.alive:
+            return self._vm
+        if self._vm is not None:
+            self.reboots.append({"at": time.time(), "console_log": str(self._vm.console_log_path),
+                                 "console_tail": self._vm.console_tail(20)})
+            self._vm.stop()
+        self.boots += 1
+        name = f"{self.kernel.name}-bench-{self.config.replace('=', '')}"
+        if self.boots > 1:
+            name += f"-boot{self.boots}"
+        self._vm = boot_vm(self.kernel, self.files, name, devices=(BALLOON_DEVICE,),
+                           mem=GUEST_MEM, append=self.append,
+                           kernel_modules=DEFAULT_KERNEL_MODULES)
+        return self._vm
+
+    def stop(self):
+        if self._vm is not None:
+            with timing.stage(f"shutdown {self.config}"):
+                self._vm.stop()
+            self._vm = None

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The results as one PNG: four panels, one per measurement, bars at the median, whiskers min-max.
+
+A value that was not measured gets no bar but the text "n/m", so a missing
+bar can't be mistaken for a zero.
+"""
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a build machine
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"in-tree": "#8c8c8c", "ext": "#1f77b4", "floor": "#c7c7c7", "without": "#8c8c8c",
+          "with": "#1f77b4"}
+
+
+def bars(ax, groups: list[str], series: dict[str, list[dict | None]], ylabel: str,
+         field: str = "median", low: str = "min", high: str = "max"):
+    """Grouped bars: one group per label in `groups`, one bar per series, min-max whiskers."""
+    width = 0.8 / max(len(series), 1)
+    for i, (name, stats) in enumerate(series.items()):
+        labelled = False
+        for g, s in enumerate(stats):
+            x = g + (i - (len(series) - 1) / 2) * width
+            if not s or s.get(field) is None:
+                ax.text(x, 0, "n/m", ha="center", va="bottom", fontsize=7, rotation=90)
+                continue
+            err = [[s[field] - s.get(low, s[field])], [s.get(high, s[field]) - s[field]]]
+            ax.bar(x, s[field], width, color=COLORS.get(name), yerr=err, capsize=2,
+                   label=None if labelled else name)
+            labelled = True
+    ax.set_xticks(range(len(groups)), groups, fontsize=7)
+    ax.set_ylabel(ylabel)
+    if any(ax.get_legend_handles_labels()):
+        ax.legend(fontsize=7)
+
+
+def rate_stats(s: dict | None) -> dict | None:
+    """A time summary turned into MiB/s (the slowest run gives the low whisker)."""
+    if not s or not s.get("n"):
+        return None
+    return {"median": s["rate_mib_s"], "min": s["rate_min_mib_s"], "max": s["rate_max_mib_s"]}
+
+
+def inflate_panel(ax, configs: dict):
+    groups, series = [], {"in-tree": [], "ext": []}
+    for config, data in configs.items():
+        for name, drivers in data.get("summary", {}).get("inflate", {}).items():
+            groups.append(f"{config}\n{name}")
+            for driver in series:
+                series[driver].append(rate_stats(drivers.get(driver)))
+    bars(ax, groups, series, "MiB/s")
+    ax.set_title("inflate / deflate rate (higher is better)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=6)
+
+
+def oom_panel(ax, configs: dict):
+    groups, series = [], {"floor": [], "in-tree": [], "ext": []}
+    for config, data in configs.items():
+        oom = data.get("summary", {}).get("oom")
+        if not oom:
+            continue
+        groups.append(config)
+        floors = [oom.get(d, {}).get("floor") for d in ("in-tree", "ext")]
+        floors = [f for f in floors if f and f.get("n")]
+        series["floor"].append(min(floors, key=lambda f: f["median"]) if floors else None)
+        for driver in ("in-tree", "ext"):
+            series[driver].append(oom.get(driver, {}).get("balloon"))
+    bars(ax, groups, series, "seconds until the hog is done")
+    ax.set_title("OOM recovery: hog time (lower is better)", fontsize=9)
+
+
+def frag_panel(ax, configs: dict):
+    groups, series = [], {"in-tree": [], "ext": []}
+    for config, data in configs.items():
+        frag = data.get("summary", {}).get("frag")
+        if frag:
+            groups.append(config)
+            for driver in series:
+                series[driver].append(frag.get(driver, {}).get("after"))
+    bars(ax, groups, series, "free order-9 blocks")
+    ax.set_title("fragmentation after a cycle (higher is better)", fontsize=9)
+
+
+def meminfo_panel(ax, configs: dict):
+    groups, series = [], {"without": [], "with": []}
+    for config, data in configs.items():
+        meminfo = data.get("summary", {}).get("meminfo")
+        if meminfo:
+            groups.append(config)
+            for state in series:
+                series[state].append(meminfo.get(state))
+    bars(ax, groups, series, "ns per read")
+    ax.set_title("/proc/meminfo read, balloon_core without/with", fontsize=9)
+
+
+def write_chart(results: dict, path: Path):
+    """Draw every panel whose part ran; the title says what was measured, when and where."""
+    configs = results["configs"]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    for ax, panel in zip(axes.flat, (inflate_panel, oom_panel, frag_panel, meminfo_panel)):
+        panel(ax, configs)
+    meta = results["meta"]
+    fig.suptitle(f"balloon-ext vs in-tree virtio_balloon: {meta['kernel_release']}, "
+                 f"{meta['guest_mem']} guest, QEMU TCG, {meta['date']}, "
+                 f"commit {meta['git_commit'][:12]}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

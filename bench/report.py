@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The results as a terminal table and as JSON.
+
+Each cell is "median [min-max]"; a cell where some runs failed says how many
+measured ("2/3"), and one where none did says "not measured", never a number.
+"""
+import json
+from pathlib import Path
+
+DRIVERS = ("in-tree", "ext")
+WIDTH = (30, 30, 30, 12)
+
+
+def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
+         low: str = "min", high: str = "max") -> str:
+    """'median [min-max] unit', with 'n/attempted' when some runs did not measure."""
+    if not s or not s.get("attempted"):
+        return "-"
+    if not s.get("n"):
+        return f"not measured (0/{s['attempted']})"
+    text = f"{fmt.format(s[field])} {unit} [{fmt.format(s[low])}-{fmt.format(s[high])}]"
+    if s["n"] < s["attempted"]:
+        text += f" {s['n']}/{s['attempted']}"
+    return text
+
+
+def row(label: str, *cells) -> str:
+    columns = (label,) + cells
+    return "  " + "".join(str(c).ljust(w) for c, w in zip(columns, WIDTH)).rstrip()
+
+
+def speedup(ext: dict | None, stock: dict | None, field: str) -> str:
+    if not ext or not stock or not ext.get(field) or not stock.get(field):
+        return ""
+    return f"{ext[field] / stock[field]:.2f}x"
+
+
+def inflate_lines(summary: dict) -> list[str]:
+    lines = [row("inflate / deflate (MiB/s)", *DRIVERS, "ext/in-tree")]
+    for name, drivers in summary.items():
+        rate = {d: s if not s.get("n") else dict(s, median=s["rate_mib_s"],
+                                                   min=s["rate_min_mib_s"],
+                                                   max=s["rate_max_mib_s"])
+                for d, s in drivers.items()}
+        lines.append(row(name, *(cell(rate.get(d), "MiB/s", "{:.0f}") for d in DRIVERS),
+                         speedup(rate.get("ext"), rate.get("in-tree"), "median")))
+        lines.append(row("  time", *(cell(drivers.get(d), "s") for d in DRIVERS)))
+    return lines
+
+
+def oom_lines(summary: dict, opts) -> list[str]:
+    lines = [row(f"OOM: hog {opts.hog_mib} MiB, {opts.oom_balloon_mib} MiB ballooned",
+                 *DRIVERS, "ext/in-tree")]
+    for mode in ("balloon", "floor"):
+        lines.append(row(f"hog time, {mode}",
+                         *(cell(summary.get(d, {}).get(mode), "s") for d in DRIVERS)))
+        lines.append(row("  OOM kills / hog not done", *(
+            f"{summary[d][mode]['oom_kills']} / {summary[d][mode]['hog_not_done']}"
+            if summary.get(d, {}).get(mode, {}).get("measured") else "-" for d in DRIVERS)))
+    overhead = {d: summary.get(d, {}).get("overhead_s") for d in DRIVERS}
+    lines.append(row("overhead (median - floor)",
+                     *(f"{v:.2f} s" if v is not None else "not measured" for v in
+                       overhead.values()),
+                     f"{overhead['ext'] / overhead['in-tree']:.2f}x"
+                     if overhead["ext"] is not None and overhead["in-tree"] else ""))
+    lines.append(row("  held right after / later", *(
+        f"{summary[d]['balloon']['ballooned_after_mib']} / "
+        f"{summary[d]['balloon']['ballooned_later_mib']} MiB"
+        if summary.get(d, {}).get("balloon", {}).get("measured") else "-" for d in DRIVERS)))
+    return lines
+
+
+def frag_lines(summary: dict, opts) -> list[str]:
+    lines = [row(f"free order-9 blocks ({opts.frag_mib} MiB cycle)", *DRIVERS, "ext/in-tree")]
+    for when in ("after", "before"):
+        values = {d: summary.get(d, {}).get(when) for d in DRIVERS}
+        lines.append(row(f"{when} the cycle", *(cell(values[d], "", "{:.0f}") for d in DRIVERS),
+                         speedup(values["ext"], values["in-tree"], "median")))
+    return lines
+
+
+def meminfo_lines(summary: dict, opts) -> list[str]:
+    lines = [row(f"/proc/meminfo read ({opts.meminfo_reads} reads)", "ns/read")]
+    for state in ("without", "with"):
+        lines.append(row(f"{state} balloon_core", cell(summary.get(state), "ns", "{:.0f}")))
+    pct = summary.get("overhead_pct")
+    lines.append(row("hook overhead", "not measured" if pct is None else f"{pct:+.1f} %"))
+    return lines
+
+
+def table(results: dict, opts) -> str:
+    """The whole run as text: one block per guest configuration, then the targets."""
+    meta = results["meta"]
+    out = [f"balloon-ext benchmark, {meta['date']}, commit {meta['git_commit'][:12]}"
+           f"{' (dirty)' if meta['git_dirty'] else ''}, kernel {meta['kernel_release']}, "
+           f"{meta['qemu_version']}, host {meta['host_cpus']} CPUs, "
+           f"load {meta['host_loadavg_start']} -> {meta.get('host_loadavg_end', '?')}"]
+    for config, data in results["configs"].items():
+        out += ["", f"== {config}: guest {meta['guest_mem']}, {opts.reps} reps, "
+                    f"cmdline: {data.get('guest_cmdline', '?')}"]
+        if data.get("error"):
+            out.append(f"  FAILED: {data['error'][:500]}")
+        if data.get("reboots"):
+            out.append(f"  the guest died and was booted again {len(data['reboots'])} times")
+        summary = data.get("summary", {})
+        for part, lines in (("inflate", lambda s: inflate_lines(s)),
+                            ("oom", lambda s: oom_lines(s, opts)),
+                            ("frag", lambda s: frag_lines(s, opts)),
+                            ("meminfo", lambda s: meminfo_lines(s, opts))):
+            if part in summary:
+                out += lines(summary[part])
+                failed = [t for t in data["trials"][part] if not t["ok"]]
+                out += [f"    failed: {t['error'][:200]}" for t in failed]
+    out += ["", "targets (issue 5):"]
+    for c in results.get("targets", []):
+        verdict = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]
+        out.append(f"  {verdict:13} {c['config']:16} {c['target']}"
+                   f"{'  (' + c['value'] + ')' if c['value'] else ''}")
+    return "\n".join(out)
+
+
+def write_json(results: dict, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    partial.rename(path)

@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: GPL-2.0
+"""bench/run: the in-tree virtio_balloon against virtio_balloon_ext on one 4 GiB guest.
+
+One boot per guest configuration (default kernel arguments, init_on_alloc=0);
+in each, the two drivers alternate within every repetition of every part.
+Writes a table to the terminal and to <out>.txt, the results to <out>.json
+and a chart to <out>.png. Run with Debian's python3 (bench/run does).
+"""
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness_path import BENCH, REPO  # first: makes the test harness importable
+from harness import timing
+from harness.kernels import prepare_kernel
+
+import bench_guest
+import measure_frag
+import measure_inflate
+import measure_meminfo
+import measure_oom
+import report
+import targets
+from guest_ops import DRIVERS, POLL_SECONDS
+
+PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
+         "meminfo": measure_meminfo}
+# Guest configurations: name -> extra kernel arguments.
+CONFIGS = {"default": "", "init_on_alloc=0": "init_on_alloc=0"}
+
+
+def csv(kind, choices=None):
+    """An argparse type for a comma-separated list, checked against `choices`."""
+    def parse(text: str):
+        items = [kind(item) for item in text.split(",") if item]
+        bad = [i for i in items if choices is not None and i not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"{bad or text!r}: choose from {list(choices)}")
+        return items
+    return parse
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=3, help="repetitions of every part (default 3)")
+    p.add_argument("--parts", type=csv(str, PARTS), default=list(PARTS),
+                   help=f"comma-separated, of {','.join(PARTS)} (default all)")
+    p.add_argument("--configs", type=csv(str, CONFIGS), default=list(CONFIGS),
+                   help=f"guest configurations, of {','.join(CONFIGS)} (default both)")
+    p.add_argument("--drivers", type=csv(str, DRIVERS), default=list(DRIVERS),
+                   help="drivers in the order they alternate (default in-tree,ext)")
+    p.add_argument("--kernel", default="6.1", help="kernel name as in tests (default 6.1)")
+    p.add_argument("--sizes", type=csv(int), default=[1024, 2048],
+                   help="inflate sizes in MiB (default 1024,2048)")
+    p.add_argument("--oom-balloon-mib", type=int, default=3072)
+    p.add_argument("--hog-mib", type=int, default=2048)
+    p.add_argument("--frag-mib", type=int, default=2048, help="size of the fragmentation cycle")
+    p.add_argument("--meminfo-reads", type=int, default=20000)
+    p.add_argument("--poll", type=float, default=POLL_SECONDS,
+                   help="query-balloon polling interval in seconds")
+    p.add_argument("--balloon-timeout", type=float, default=900,
+                   help="seconds one inflate or deflate may take before it counts as failed")
+    p.add_argument("--hog-timeout", type=float, default=900)
+    p.add_argument("--meminfo-timeout", type=float, default=600)
+    p.add_argument("--reinflate-watch", type=float, default=3.0,
+                   help="seconds after the hog before reading what the balloon holds again")
+    p.add_argument("--out", type=Path, default=BENCH / "results" / "latest",
+                   help="output path without suffix (default bench/results/latest)")
+    p.add_argument("--no-chart", action="store_true")
+    return p.parse_args(argv)
+
+
+def git(*args) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True).stdout.strip()
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def metadata(kernel, opts) -> dict:
+    """Where and what was measured, so numbers from different runs can be compared."""
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], stdout=subprocess.PIPE,
+                          text=True).stdout.splitlines()[0]
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git("rev-parse", "HEAD"),
+        # The modules are built from the working tree: say if it differs from the commit.
+        "git_dirty": bool(git("status", "--porcelain", "--", "src", "Kbuild", "Makefile")),
+        "kernel": opts.kernel, "kernel_release": kernel.release,
+        "kernel_package_version": kernel.version,
+        "qemu_version": qemu, "host_cpus": os.cpu_count(), "host_cpu_model": cpu,
+        "host_loadavg_start": loadavg(),
+        "guest_mem": bench_guest.GUEST_MEM, "guest_smp": 2,
+        "balloon_device": bench_guest.BALLOON_DEVICE,
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
+    }
+
+
+def run_config(kernel, files, config: str, opts, data: dict):
+    """Boot one configuration and run every selected part in it, filling `data` as it goes."""
+    guest = bench_guest.Guest(kernel, files, config, CONFIGS[config])
+    try:
+        vm = guest.vm
+        data["guest_cmdline"] = vm.check("cat /proc/cmdline").strip()
+        data["guest_release"] = vm.check("uname -r").strip()
+        for part in opts.parts:
+            print(f"\n[{config}] {part}", flush=True)
+            with timing.stage(f"{part} {config}"):
+                PARTS[part].run(guest, opts, data["trials"].setdefault(part, []))
+    except Exception as error:  # noqa: BLE001  a failed boot is a result too
+        data["error"] = f"{type(error).__name__}: {error}"
+        print(f"[{config}] FAILED: {data['error'][:2000]}", flush=True)
+    finally:
+        data["boots"] = guest.boots
+        data["reboots"] = guest.reboots
+        guest.stop()
+
+
+def finish(results: dict, opts):
+    """Targets, table, JSON and chart from whatever was measured."""
+    results["meta"]["host_loadavg_end"] = loadavg()
+    for data in results["configs"].values():
+        data["summary"] = {part: PARTS[part].summarize(trials)
+                           for part, trials in data["trials"].items() if trials}
+    results["targets"] = targets.evaluate(results["configs"])
+    results["stages"] = [{"stage": n, "seconds": round(s, 1), "ok": ok}
+                         for n, s, ok in timing.records]
+    text = report.table(results, opts)
+    print("\n" + text)
+    print("\nstages:\n" + "\n".join(timing.report_lines()))
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json(results, opts.out.with_suffix(".json"))
+    opts.out.with_suffix(".txt").write_text(text + "\n")
+    written = [opts.out.with_suffix(".json"), opts.out.with_suffix(".txt")]
+    if not opts.no_chart:
+        import chart  # matplotlib only when a chart is wanted
+        chart.write_chart(results, opts.out.with_suffix(".png"))
+        written.append(opts.out.with_suffix(".png"))
+    print("\nwrote " + ", ".join(str(p) for p in written))
+
+
+def main(argv=None) -> int:
+    opts = parse_args(argv)
+    started = time.monotonic()
+    with timing.stage(f"prepare {opts.kernel}"):
+        kernel = prepare_kernel(opts.kernel)
+    results = {"meta": metadata(kernel, opts), "configs": {}}
+    files = bench_guest.guest_files(kernel)
+    try:
+        for config in opts.configs:
+            data = results["configs"][config] = {"append": CONFIGS[config], "trials": {}}
+            run_config(kernel, files, config, opts, data)
+    except KeyboardInterrupt:
+        results["meta"]["interrupted"] = True
+        print("\ninterrupted: writing what was measured", flush=True)
+    results["meta"]["total_s"] = round(time.monotonic() - started, 1)
+    finish(results, opts)
+    failed = sum(not t["ok"] for c in results["configs"].values()
+                 for trials in c["trials"].values() for t in trials)
+    broken = [c for c, d in results["configs"].items() if d.get("error")]
+    if failed or broken:
+        print(f"\n{failed} trials failed; configurations that broke off: {broken or 'none'}")
+    return 1 if failed or broken or results["meta"].get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Issue 5's targets, checked against a run's summaries: met, not met, or not measured.
+
+They are shown, not asserted: a benchmark on a loaded TCG host is no pass or
+fail test, but the reader should not have to work the ratios out by hand.
+"""
+from stats import ratio
+
+INIT_ON_ALLOC_OFF = "init_on_alloc=0"
+
+
+def check(target: str, config: str, value, met) -> dict:
+    return {"target": target, "config": config, "value": value, "met": met}
+
+
+def rate_checks(config: str, inflate: dict) -> list[dict]:
+    """ext's rate (size over median time) against in-tree's, for every size and direction."""
+    factor = 1.5 if config == INIT_ON_ALLOC_OFF else 1.0
+    checks = []
+    for name, drivers in inflate.items():
+        speedup = ratio(drivers.get("ext", {}), drivers.get("in-tree", {}), "rate_mib_s")
+        checks.append(check(f"{name}: ext rate >= {factor}x in-tree", config,
+                            speedup and f"{speedup:.2f}x",
+                            None if speedup is None else speedup >= factor))
+    return checks
+
+
+def oom_checks(config: str, oom: dict) -> list[dict]:
+    """ext's overhead at most a fifth of in-tree's, and no OOM kill with ext."""
+    ext, stock = oom.get("ext", {}), oom.get("in-tree", {})
+    a, b = ext.get("overhead_s"), stock.get("overhead_s")
+    overhead_ok = None if a is None or b is None else a <= b / 5
+    checks = [check("OOM overhead: ext <= in-tree / 5", config,
+                    None if overhead_ok is None else f"{a:.2f} s vs {b:.2f} s / 5", overhead_ok)]
+    balloon = ext.get("balloon", {})
+    if balloon.get("measured"):
+        kills = balloon["oom_kills"] + balloon["hog_not_done"]
+        checks.append(check("OOM: ext has zero OOM kills", config,
+                            f"{balloon['oom_kills']} kills, {balloon['hog_not_done']} hogs "
+                            f"not done", kills == 0))
+    else:
+        checks.append(check("OOM: ext has zero OOM kills", config, None, None))
+    return checks
+
+
+def frag_checks(config: str, frag: dict) -> list[dict]:
+    ext = frag.get("ext", {}).get("after", {}).get("median")
+    stock = frag.get("in-tree", {}).get("after", {}).get("median")
+    met = None if ext is None or stock is None else ext >= stock
+    return [check("order-9 blocks after a cycle: ext >= in-tree", config,
+                  None if met is None else f"{ext:g} vs {stock:g}", met)]
+
+
+def meminfo_checks(config: str, meminfo: dict) -> list[dict]:
+    pct = meminfo.get("overhead_pct")
+    return [check("meminfo hook adds <= 5% to a read", config,
+                  None if pct is None else f"{pct:+.1f} %", None if pct is None else pct <= 5)]
+
+
+CHECKS = {"inflate": rate_checks, "oom": oom_checks, "frag": frag_checks,
+          "meminfo": meminfo_checks}
+
+
+def evaluate(configs: dict) -> list[dict]:
+    """Every target for every config and part that ran."""
+    result = []
+    for config, data in configs.items():
+        for part, summary in data.get("summary", {}).items():
+            result += CHECKS[part](config, summary)
+    return result

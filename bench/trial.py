@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Run one measurement and keep its outcome, good or bad, in its record.
+
+A benchmark that stops at the first timeout shows nothing; one that drops a
+failed run shows numbers that look better than they are. So each trial's
+record says whether it measured, and if not, why.
+"""
+import time
+import traceback
+
+# Long messages (a console tail) are kept whole in the JSON, cut on the terminal.
+TERMINAL_ERROR_CHARS = 300
+
+
+def attempt(guest, record: dict, measure) -> dict:
+    """measure(vm, record) fills `record`; any failure is recorded in it, not raised.
+
+    KeyboardInterrupt still stops the run (run.py saves what it has).
+    """
+    start = time.monotonic()
+    try:
+        measure(guest.vm, record)
+        record["ok"] = True
+    except Exception as error:  # noqa: BLE001  every failure is a result here
+        record["ok"] = False
+        record["error"] = f"{type(error).__name__}: {error}"
+        record["traceback"] = traceback.format_exc(limit=6)
+        alive = guest._vm is not None and guest._vm.alive
+        record["guest_alive_after"] = alive
+        print(f"  FAILED {describe(record)}: {record['error'][:TERMINAL_ERROR_CHARS]}",
+              flush=True)
+    record["wall_s"] = round(time.monotonic() - start, 3)
+    return record
+
+
+def describe(record: dict) -> str:
+    """A short name for a trial on the terminal, e.g. "rep 1 ext 1024 MiB"."""
+    parts = [f"rep {record.get('rep', '?')}", record.get("driver", record.get("state", ""))]
+    for key, unit in (("size_mib", "MiB"), ("mode", "")):
+        if key in record:
+            parts.append(f"{record[key]} {unit}".strip())
+    return " ".join(p for p in parts if p)
