@@ -29,7 +29,11 @@ def bars(ax, groups: list[str], series: dict[str, list[dict | None]], ylabel: st
             err = [[s[field] - s.get(low, s[field])], [s.get(high, s[field]) - s[field]]]
             ax.bar(x, s[field], width, color=COLORS.get(name), yerr=err, capsize=2,
                    label=None if labelled else name)
+            ax.annotate(f"{s[field]:.0f}" if s[field] >= 100 else f"{s[field]:.3g}", (x, s[field]), ha="center", va="bottom",
+                        fontsize=6, xytext=(0, 2), textcoords="offset points")
             labelled = True
+    if not groups:
+        ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks(range(len(groups)), groups, fontsize=7)
     ax.set_ylabel(ylabel)
     if any(ax.get_legend_handles_labels()):
@@ -43,16 +47,17 @@ def rate_stats(s: dict | None) -> dict | None:
     return {"median": s["rate_mib_s"], "min": s["rate_min_mib_s"], "max": s["rate_max_mib_s"]}
 
 
-def inflate_panel(ax, configs: dict):
+def rate_panel(ax, configs: dict, direction: str):
+    """Inflate or deflate rates: one group per configuration and size."""
     groups, series = [], {"in-tree": [], "ext": []}
     for config, data in configs.items():
         for name, drivers in data.get("summary", {}).get("inflate", {}).items():
-            groups.append(f"{config}\n{name}")
-            for driver in series:
-                series[driver].append(rate_stats(drivers.get(driver)))
+            if name.startswith(direction):
+                groups.append(f"{config}\n{name.split(' ', 1)[1]}")
+                for driver in series:
+                    series[driver].append(rate_stats(drivers.get(driver)))
     bars(ax, groups, series, "MiB/s")
-    ax.set_title("inflate / deflate rate (higher is better)", fontsize=9)
-    ax.tick_params(axis="x", labelsize=6)
+    ax.set_title(f"{direction} rate (higher is better)", fontsize=9)
 
 
 def oom_panel(ax, configs: dict):
@@ -95,16 +100,32 @@ def meminfo_panel(ax, configs: dict):
     ax.set_title("/proc/meminfo read, balloon_core without/with", fontsize=9)
 
 
+def targets_panel(ax, results: dict):
+    """The issue's targets as text, so the picture alone says what was met."""
+    ax.axis("off")
+    marks = {True: "met", False: "NOT MET", None: "n/m"}
+    lines = [f"{marks[c['met']]:8} {c['config']}: {c['target']}"
+             + (f" ({c['value']})" if c["value"] else "") for c in results.get("targets", [])]
+    ax.text(0, 1, "targets (issue 5)\n" + "\n".join(lines), va="top", ha="left",
+            fontsize=7.5, family="monospace", transform=ax.transAxes)
+
+
 def write_chart(results: dict, path: Path):
-    """Draw every panel whose part ran; the title says what was measured, when and where."""
+    """Draw every panel; the title says what was measured, when and where."""
     configs = results["configs"]
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
-    for ax, panel in zip(axes.flat, (inflate_panel, oom_panel, frag_panel, meminfo_panel)):
-        panel(ax, configs)
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    rate_panel(axes[0][0], configs, "inflate")
+    rate_panel(axes[0][1], configs, "deflate")
+    oom_panel(axes[0][2], configs)
+    frag_panel(axes[1][0], configs)
+    meminfo_panel(axes[1][1], configs)
+    targets_panel(axes[1][2], results)
     meta = results["meta"]
     fig.suptitle(f"balloon-ext vs in-tree virtio_balloon: {meta['kernel_release']}, "
                  f"{meta['guest_mem']} guest, QEMU TCG, {meta['date']}, "
-                 f"commit {meta['git_commit'][:12]}", fontsize=10)
+                 f"commit {meta['git_commit'][:12]}{' (dirty)' if meta['git_dirty'] else ''}, "
+                 f"{meta['options']['reps']} rep(s), host load {meta['host_loadavg_start']}",
+                 fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

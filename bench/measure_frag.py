@@ -11,7 +11,7 @@ import time
 from bench_guest import RAM
 from guest_ops import buddyinfo, free_pages, move_balloon, order9_blocks, use_driver
 from stats import by_key, summary
-from trial import attempt, describe
+from trial import alternating, attempt, describe
 
 MiB = 1 << 20
 # Freed pages reach the buddy lists through per-CPU lists; give them a moment.
@@ -38,7 +38,7 @@ def measure_one(vm, record: dict, opts):
 
 def run(guest, opts, trials: list[dict]):
     for rep in range(opts.reps):
-        for driver in opts.drivers:
+        for driver in alternating(opts.drivers, rep):
             record = {"rep": rep + 1, "driver": driver, "size_mib": opts.frag_mib}
             attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
             if record["ok"]:

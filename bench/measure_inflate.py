@@ -10,7 +10,7 @@ import time
 from bench_guest import RAM
 from guest_ops import move_balloon, use_driver
 from stats import by_key, summary
-from trial import attempt, describe
+from trial import alternating, attempt, describe
 
 MiB = 1 << 20
 # An empty balloon and a freshly loaded driver settle before the clock starts.
@@ -32,7 +32,7 @@ def measure_one(vm, record: dict, timeout: float, poll: float):
 def run(guest, opts, trials: list[dict]):
     """Every repetition, driver and size once, drivers alternating."""
     for rep in range(opts.reps):
-        for driver in opts.drivers:
+        for driver in alternating(opts.drivers, rep):
             for size_mib in opts.sizes:
                 record = {"rep": rep + 1, "driver": driver, "size_mib": size_mib}
                 attempt(guest, record, lambda vm, r: measure_one(vm, r, opts.balloon_timeout,

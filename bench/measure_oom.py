@@ -16,7 +16,7 @@ from bench_guest import RAM
 from guest_ops import (ballooned_mib, clear_dmesg, killed_processes, move_balloon,
                        use_driver, vmstat)
 from stats import by_key, summary
-from trial import attempt, describe
+from trial import alternating, attempt, describe
 
 MiB = 1 << 20
 MODES = ("balloon", "floor")
@@ -69,7 +69,7 @@ def run(guest, opts, trials: list[dict]):
     """Each repetition: every driver's balloon run, then every driver's floor."""
     for rep in range(opts.reps):
         for mode in MODES:
-            for driver in opts.drivers:
+            for driver in alternating(opts.drivers, rep):
                 record = {"rep": rep + 1, "driver": driver, "mode": mode}
                 attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
                 if record["ok"]:

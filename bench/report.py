@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 DRIVERS = ("in-tree", "ext")
-WIDTH = (30, 30, 30, 12)
+WIDTH = (40, 32, 32, 12)
 
 
 def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
@@ -96,7 +96,7 @@ def table(results: dict, opts) -> str:
            f"{meta['qemu_version']}, host {meta['host_cpus']} CPUs, "
            f"load {meta['host_loadavg_start']} -> {meta.get('host_loadavg_end', '?')}"]
     for config, data in results["configs"].items():
-        out += ["", f"== {config}: guest {meta['guest_mem']}, {opts.reps} reps, "
+        out += ["", f"== {config}: guest {meta['guest_mem']}, {opts.reps} rep(s), "
                     f"cmdline: {data.get('guest_cmdline', '?')}"]
         if data.get("error"):
             out.append(f"  FAILED: {data['error'][:500]}")

@@ -8,6 +8,7 @@ and a chart to <out>.png. Run with Debian's python3 (bench/run does).
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -73,6 +74,8 @@ def parse_args(argv):
     p.add_argument("--out", type=Path, default=BENCH / "results" / "latest",
                    help="output path without suffix (default bench/results/latest)")
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="measure nothing: redo table, targets and chart from a results JSON")
     return p.parse_args(argv)
 
 
@@ -127,18 +130,21 @@ def run_config(kernel, files, config: str, opts, data: dict):
         guest.stop()
 
 
-def finish(results: dict, opts):
+def finish(results: dict, opts, rendering: bool = False):
     """Targets, table, JSON and chart from whatever was measured."""
-    results["meta"]["host_loadavg_end"] = loadavg()
+    if not rendering:
+        results["meta"]["host_loadavg_end"] = loadavg()
+        results["stages"] = [{"stage": n, "seconds": round(s, 1), "ok": ok}
+                             for n, s, ok in timing.records]
     for data in results["configs"].values():
         data["summary"] = {part: PARTS[part].summarize(trials)
                            for part, trials in data["trials"].items() if trials}
     results["targets"] = targets.evaluate(results["configs"])
-    results["stages"] = [{"stage": n, "seconds": round(s, 1), "ok": ok}
-                         for n, s, ok in timing.records]
     text = report.table(results, opts)
     print("\n" + text)
-    print("\nstages:\n" + "\n".join(timing.report_lines()))
+    print("\nstages:\n" + "\n".join(f"{s['seconds']:8.1f} s  {s['stage']}"
+                                      f"{'' if s['ok'] else '  (failed)'}"
+                                      for s in results.get("stages", [])))
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(results, opts.out.with_suffix(".json"))
     opts.out.with_suffix(".txt").write_text(text + "\n")
@@ -150,8 +156,20 @@ def finish(results: dict, opts):
     print("\nwrote " + ", ".join(str(p) for p in written))
 
 
+def render(opts) -> int:
+    """Table, targets and chart again from saved trials (after a change to the report)."""
+    results = json.loads(opts.render.read_text())
+    saved = argparse.Namespace(**results["meta"]["options"])
+    saved.out, saved.no_chart = opts.out, opts.no_chart
+    results["meta"].setdefault("host_loadavg_end", "?")
+    finish(results, saved, rendering=True)
+    return 0
+
+
 def main(argv=None) -> int:
     opts = parse_args(argv)
+    if opts.render:
+        return render(opts)
     started = time.monotonic()
     with timing.stage(f"prepare {opts.kernel}"):
         kernel = prepare_kernel(opts.kernel)

@@ -40,3 +40,13 @@ def describe(record: dict) -> str:
         if key in record:
             parts.append(f"{record[key]} {unit}".strip())
     return " ".join(p for p in parts if p)
+
+
+def alternating(items: list, rep: int) -> list:
+    """`items` in order on even repetitions, reversed on odd ones (A B, B A, A B, ...).
+
+    Alternating within a repetition already spreads slow drift over both
+    drivers; reversing every other repetition also cancels a steady drift
+    and any cost of going first or second.
+    """
+    return list(items) if rep % 2 == 0 else list(reversed(items))
