@@ -64,7 +64,7 @@ def wait_actual(vm, target: int, timeout: float, poll: float = POLL_SECONDS) -> 
         if actual == target:
             return now - start
         if now - start > timeout:
-            raise BalloonTimeout(f"actual {actual // MiB} MiB after {timeout:.0f} s, "
+            raise BalloonTimeout(f"actual {actual // MiB} MiB after {timeout:g} s, "
                                  f"host wants {target // MiB} MiB")
         time.sleep(poll)
 

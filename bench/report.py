@@ -18,7 +18,8 @@ def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
         return "-"
     if not s.get("n"):
         return f"not measured (0/{s['attempted']})"
-    text = f"{fmt.format(s[field])} {unit} [{fmt.format(s[low])}-{fmt.format(s[high])}]"
+    text = " ".join(part for part in (fmt.format(s[field]), unit,
+                                      f"[{fmt.format(s[low])}-{fmt.format(s[high])}]") if part)
     if s["n"] < s["attempted"]:
         text += f" {s['n']}/{s['attempted']}"
     return text
@@ -63,6 +64,9 @@ def oom_lines(summary: dict, opts) -> list[str]:
                        overhead.values()),
                      f"{overhead['ext'] / overhead['in-tree']:.2f}x"
                      if overhead["ext"] is not None and overhead["in-tree"] else ""))
+    lines.append(row("  deflated during the hog", *(
+        f"{summary[d]['balloon']['deflated_mib']} MiB"
+        if summary.get(d, {}).get("balloon", {}).get("measured") else "-" for d in DRIVERS)))
     lines.append(row("  held right after / later", *(
         f"{summary[d]['balloon']['ballooned_after_mib']} / "
         f"{summary[d]['balloon']['ballooned_later_mib']} MiB"

@@ -31,6 +31,19 @@ from guest_ops import DRIVERS, POLL_SECONDS
 
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
+# What the numbers mean, kept in the JSON beside them.
+METHOD = {
+    "order": "drivers alternate within each repetition, order reversed every other one",
+    "inflate": "seconds from the QMP balloon command until query-balloon's actual equals "
+               "the target (polled every --poll s); rate = size / median time",
+    "oom": "guest-clock seconds of `hog N` with the balloon holding --oom-balloon-mib "
+           "(deflate-on-oom); floor = the same after the host deflated the balloon again; "
+           "overhead = median - floor median, per driver",
+    "frag": "free blocks of order >= 9 (in order-9 units) in DMA32 and Normal after "
+            "inflating --frag-mib and deflating to empty",
+    "meminfo": "ns per open+read+close of /proc/meminfo (bench/meminfo-bench.c), "
+               "nothing loaded against balloon_core alone",
+}
 # Guest configurations: name -> extra kernel arguments.
 CONFIGS = {"default": "", "init_on_alloc=0": "init_on_alloc=0"}
 
@@ -62,7 +75,8 @@ def parse_args(argv):
     p.add_argument("--oom-balloon-mib", type=int, default=3072)
     p.add_argument("--hog-mib", type=int, default=2048)
     p.add_argument("--frag-mib", type=int, default=2048, help="size of the fragmentation cycle")
-    p.add_argument("--meminfo-reads", type=int, default=20000)
+    p.add_argument("--meminfo-reads", type=int, default=50000,
+                   help="reads per meminfo-bench run (default 50000, about 2 s under TCG)")
     p.add_argument("--poll", type=float, default=POLL_SECONDS,
                    help="query-balloon polling interval in seconds")
     p.add_argument("--balloon-timeout", type=float, default=900,
@@ -106,6 +120,9 @@ def metadata(kernel, opts) -> dict:
         "host_loadavg_start": loadavg(),
         "guest_mem": bench_guest.GUEST_MEM, "guest_smp": 2,
         "balloon_device": bench_guest.BALLOON_DEVICE,
+        "drivers": {"in-tree": f"virtio_balloon of {kernel.release}",
+                    "ext": "balloon_core + virtio_balloon_ext built from the working tree"},
+        "method": METHOD,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
     }
 
