@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Page reporting order. Up to 7.1 a zero order meant "the default"
- * (pageblock_order). Newer kernels have PAGE_REPORTING_ORDER_UNSPECIFIED
- * for that, and read a zero order differently, so drivers must ask for
- * the default by name where the name exists.
+ * (page_reporting.page_reporting_order=, else pageblock_order). Newer
+ * kernels have PAGE_REPORTING_ORDER_UNSPECIFIED for that, and read a zero
+ * order differently, so drivers must ask for the default by name where the
+ * name exists.
  */
 #ifndef BALLOON_EXT_COMPAT_PAGE_REPORTING_H
 #define BALLOON_EXT_COMPAT_PAGE_REPORTING_H
@@ -12,7 +13,7 @@
 
 static inline void bext_page_reporting_default_order(struct page_reporting_dev_info *pr)
 {
-#ifdef PAGE_REPORTING_ORDER_UNSPECIFIED
+#ifdef BEXT_HAVE_PAGE_REPORTING_ORDER_UNSPECIFIED
 	pr->order = PAGE_REPORTING_ORDER_UNSPECIFIED;
 #endif
 }
