@@ -16,13 +16,9 @@ KREL = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/
 COMPAT_DIR = $(CURDIR)/src/compat/generated/$(KREL)
 COMPAT_H = $(COMPAT_DIR)/compat-generated.h
 
-PACKAGE_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
-DKMS_SRC = /usr/src/balloon-ext-$(PACKAGE_VERSION)
 PYTEST = /usr/bin/python3 -m pytest
-# 6.1 until the whole matrix has passed end to end in one run (issue 4);
-# KERNELS="5.10 6.1 6.12 7.x" runs the others, and KERNELS= (empty) every
-# supported kernel (tests/conftest.py decides; see README "Supported kernels").
-KERNELS ?= 6.1
+# Empty: every supported kernel (tests/conftest.py; README "Supported kernels").
+KERNELS ?=
 
 all: modules
 
@@ -64,8 +60,6 @@ dkms-install:
 	packaging/dkms-install.sh $(KERNELRELEASE)
 
 dkms-remove:
-	dkms remove balloon-ext/$(PACKAGE_VERSION) --all
-	rm -rf $(DKMS_SRC)
-	packaging/install-files.sh remove
+	packaging/dkms-remove.sh
 
 .PHONY: all modules kdir-exists clean deps check demo lint dkms-install dkms-remove

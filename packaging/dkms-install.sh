@@ -22,8 +22,12 @@ command -v dkms >/dev/null || {
 dkms remove "balloon-ext/$version" --all >/dev/null 2>&1 || true
 rm -rf "$dest"
 mkdir -p "$dest"
-(cd "$top" && git ls-files -z dkms.conf Kbuild Makefile src |
-	xargs -0 cp --parents -t "$dest")
+# What dkms builds from, without build products: works from a git checkout
+# or an unpacked tarball alike.
+(cd "$top" && tar -cf - --exclude=generated --exclude='*.o' --exclude='*.ko' \
+	--exclude='*.mod' --exclude='*.mod.c' --exclude='.*.cmd' --exclude='*.order' \
+	--exclude=Module.symvers --exclude='.*.d' dkms.conf Kbuild Makefile src) |
+	tar -xf - -C "$dest"
 dkms add "balloon-ext/$version"
 dkms build "balloon-ext/$version" -k "$kernel"
 dkms install "balloon-ext/$version" -k "$kernel"

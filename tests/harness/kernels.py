@@ -19,6 +19,7 @@ from .timing import stage
 @dataclass(frozen=True)
 class KernelSpec:
     apt: str                     # private apt config, a key of apt.CONFIGS
+    suite: str                   # the Debian suite it is installed on: whose dkms tests it
     flavour: str = "amd64"
     # Where out-of-tree modules are built (a key of build.BUILDERS): "host" runs
     # make here with `env`; "chroot" runs it in a minbase chroot of `chroot_suite`,
@@ -38,13 +39,14 @@ TCG_7X = "tsc=unstable"
 
 KERNELS = {
     # Built with gcc-10; the host's gcc-12 builds modules that load fine.
-    "5.10": KernelSpec(apt="bullseye", env={"CC": "gcc-12"}),
-    "6.1": KernelSpec(apt="bookworm"),
-    "6.12": KernelSpec(apt="trixie", builder="chroot", chroot_suite="trixie"),
-    "7.x": KernelSpec(apt="sid", builder="chroot", chroot_suite="sid", append=TCG_7X),
+    "5.10": KernelSpec(apt="bullseye", suite="bullseye", env={"CC": "gcc-12"}),
+    "6.1": KernelSpec(apt="bookworm", suite="bookworm"),
+    "6.12": KernelSpec(apt="trixie", suite="trixie", builder="chroot", chroot_suite="trixie"),
+    "7.x": KernelSpec(apt="sid", suite="sid", builder="chroot", chroot_suite="sid",
+                      append=TCG_7X),
     # Built in trixie with gcc-14, so it builds in the trixie chroot.
-    "7.x-bpo": KernelSpec(apt="trixie-backports", builder="chroot", chroot_suite="trixie",
-                          append=TCG_7X),
+    "7.x-bpo": KernelSpec(apt="trixie-backports", suite="trixie", builder="chroot",
+                          chroot_suite="trixie", append=TCG_7X),
 }
 # Tested only when its kernel is not the same upstream version as sid's (conftest).
 BACKPORTS = "7.x-bpo"
