@@ -67,7 +67,10 @@ class Guest:
     failed; the next one gets a fresh guest, and `reboots` says it happened.
     """
 
-    def __init__(self, kernel: Kernel, files: dict[str, Path], config: str, append: str):
+    def __init__(self, kernel: Kernel, files: dict[str, Path], config: str, append: str,
+                 on_boot=None):
+        """on_boot(vm) runs after every boot, before the guest is handed out."""
+        self.on_boot = on_boot
         self.kernel = kernel
         self.files = files
         self.config = config
@@ -91,6 +94,8 @@ class Guest:
         self._vm = boot_vm(self.kernel, self.files, name, devices=(BALLOON_DEVICE,),
                            mem=GUEST_MEM, append=self.append,
                            kernel_modules=DEFAULT_KERNEL_MODULES)
+        if self.on_boot:
+            self.on_boot(self._vm)
         return self._vm
 
     def stop(self):

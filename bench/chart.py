@@ -61,17 +61,16 @@ def rate_panel(ax, configs: dict, direction: str):
 
 
 def oom_panel(ax, configs: dict):
+    """Hog time: the pooled floor, then each driver with the balloon full."""
     groups, series = [], {"floor": [], "in-tree": [], "ext": []}
     for config, data in configs.items():
         oom = data.get("summary", {}).get("oom")
         if not oom:
             continue
         groups.append(config)
-        floors = [oom.get(d, {}).get("floor") for d in ("in-tree", "ext")]
-        floors = [f for f in floors if f and f.get("n")]
-        series["floor"].append(min(floors, key=lambda f: f["median"]) if floors else None)
+        series["floor"].append(oom.get("floor"))
         for driver in ("in-tree", "ext"):
-            series[driver].append(oom.get(driver, {}).get("balloon"))
+            series[driver].append(oom.get("drivers", {}).get(driver, {}).get("balloon"))
     bars(ax, groups, series, "seconds until the hog is done")
     ax.set_title("OOM recovery: hog time (lower is better)", fontsize=9)
 

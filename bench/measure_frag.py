@@ -56,5 +56,9 @@ def summarize(trials: list[dict]) -> dict:
         result[driver] = {
             "after": summary([t["order9_after"] for t in measured], attempted=len(group)),
             "before": summary([t["order9_before"] for t in measured], attempted=len(group)),
+            # Free memory itself varies by some MiB between runs; the share does not.
+            "share_after": summary([100 * t["order9_after"] * 2 / t["free_mib_after"]
+                                    for t in measured if t["free_mib_after"]],
+                                   attempted=len(group)),
         }
     return result

@@ -87,26 +87,47 @@ def run(guest, opts, trials: list[dict]):
                 trials.append(record)
 
 
+def mode_summary(group: list[dict]) -> dict:
+    """Hog times of the runs whose hog finished, and what happened in all that measured."""
+    measured = [t for t in group if t["ok"]]
+    entry = summary([t["hog_s"] for t in measured if t["hog_done"]], attempted=len(group))
+    entry["measured"] = len(measured)
+    entry["hog_not_done"] = sum(not t["hog_done"] for t in measured)
+    entry["oom_kills"] = sum(t["oom_kills"] for t in measured)
+    entry["killed"] = sorted({name for t in measured for name in t["killed"]})
+    entry["deflated_mib"] = summary([t["deflated_mib"] for t in measured]).get("median")
+    entry["ballooned_after_mib"] = [t["ballooned_after_mib"] for t in measured]
+    entry["ballooned_later_mib"] = [t["ballooned_later_mib"] for t in measured]
+    return entry
+
+
+def overhead(balloon: dict, floor: dict) -> dict | None:
+    """Median minus floor median, with the widest and narrowest gaps the runs allow."""
+    if not balloon.get("n") or not floor.get("n"):
+        return None
+    return {"median": round(balloon["median"] - floor["median"], 2),
+            "min": round(balloon["min"] - floor["max"], 2),
+            "max": round(balloon["max"] - floor["min"], 2)}
+
+
 def summarize(trials: list[dict]) -> dict:
-    """Per driver: hog time with the balloon and at the floor, overhead, OOM kills.
+    """Per driver: hog time with the balloon and at its own floor; the pooled floor; overhead.
 
     Times are over the runs whose hog finished; a killed hog has no time to
-    finish, so it is counted in oom_kills and hog_not_done instead.
+    finish, so it is counted in oom_kills and hog_not_done instead. The
+    floor does not involve the driver (its balloon is empty), so the
+    overhead is taken against the floor runs of both drivers together,
+    twice the samples of either; each driver's own floor is kept beside it.
     """
-    result = {}
+    result = {driver: {mode: mode_summary(group)}
+              for (driver, mode), group in by_key(trials, ("driver", "mode")).items()
+              if mode == "balloon"}
     for (driver, mode), group in by_key(trials, ("driver", "mode")).items():
-        measured = [t for t in group if t["ok"]]
-        entry = summary([t["hog_s"] for t in measured if t["hog_done"]], attempted=len(group))
-        entry["measured"] = len(measured)
-        entry["hog_not_done"] = sum(not t["hog_done"] for t in measured)
-        entry["oom_kills"] = sum(t["oom_kills"] for t in measured)
-        entry["killed"] = sorted({name for t in measured for name in t["killed"]})
-        entry["deflated_mib"] = summary([t["deflated_mib"] for t in measured]).get("median")
-        entry["ballooned_after_mib"] = [t["ballooned_after_mib"] for t in measured]
-        entry["ballooned_later_mib"] = [t["ballooned_later_mib"] for t in measured]
-        result.setdefault(driver, {})[mode] = entry
-    for modes in result.values():
-        balloon, floor = modes.get("balloon", {}), modes.get("floor", {})
-        if balloon.get("n") and floor.get("n"):
-            modes["overhead_s"] = round(balloon["median"] - floor["median"], 2)
-    return result
+        if mode == "floor":
+            result.setdefault(driver, {})["floor"] = mode_summary(group)
+    floors = [t for t in trials if t["mode"] == "floor"]
+    pooled = mode_summary(floors) if floors else {}
+    for driver, modes in result.items():
+        modes["overhead"] = overhead(modes.get("balloon", {}), pooled)
+        modes["overhead_s"] = modes["overhead"] and modes["overhead"]["median"]
+    return {"drivers": result, "floor": pooled}

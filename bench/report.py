@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """The results as a terminal table and as JSON.
 
-Each cell is "median [min-max]"; a cell where some runs failed says how many
+Each cell is "median [min..max]"; a cell where some runs failed says how many
 measured ("2/3"), and one where none did says "not measured", never a number.
 """
 import json
@@ -19,7 +19,7 @@ def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
     if not s.get("n"):
         return f"not measured (0/{s['attempted']})"
     text = " ".join(part for part in (fmt.format(s[field]), unit,
-                                      f"[{fmt.format(s[low])}-{fmt.format(s[high])}]") if part)
+                                      f"[{fmt.format(s[low])}..{fmt.format(s[high])}]") if part)
     if s["n"] < s["attempted"]:
         text += f" {s['n']}/{s['attempted']}"
     return text
@@ -49,28 +49,35 @@ def inflate_lines(summary: dict) -> list[str]:
     return lines
 
 
+def measured(entry: dict | None) -> bool:
+    return bool(entry and entry.get("measured"))
+
+
 def oom_lines(summary: dict, opts) -> list[str]:
+    drivers = summary.get("drivers", {})
+    modes = {d: drivers.get(d, {}) for d in DRIVERS}
     lines = [row(f"OOM: hog {opts.hog_mib} MiB, {opts.oom_balloon_mib} MiB ballooned",
                  *DRIVERS, "ext/in-tree")]
     for mode in ("balloon", "floor"):
-        lines.append(row(f"hog time, {mode}",
-                         *(cell(summary.get(d, {}).get(mode), "s") for d in DRIVERS)))
+        lines.append(row(f"hog time, {mode}", *(cell(modes[d].get(mode), "s") for d in DRIVERS)))
         lines.append(row("  OOM kills / hog not done", *(
-            f"{summary[d][mode]['oom_kills']} / {summary[d][mode]['hog_not_done']}"
-            if summary.get(d, {}).get(mode, {}).get("measured") else "-" for d in DRIVERS)))
-    overhead = {d: summary.get(d, {}).get("overhead_s") for d in DRIVERS}
+            f"{modes[d][mode]['oom_kills']} / {modes[d][mode]['hog_not_done']}"
+            if measured(modes[d].get(mode)) else "-" for d in DRIVERS)))
+    lines.append(row("floor, both drivers' runs", cell(summary.get("floor"), "s")))
+    over = {d: modes[d].get("overhead") for d in DRIVERS}
+    stock = over["in-tree"] and over["in-tree"]["median"]
     lines.append(row("overhead (median - floor)",
-                     *(f"{v:.2f} s" if v is not None else "not measured" for v in
-                       overhead.values()),
-                     f"{overhead['ext'] / overhead['in-tree']:.2f}x"
-                     if overhead["ext"] is not None and overhead["in-tree"] else ""))
+                     *(cell(dict(o, n=1, attempted=1), "s", "{:+.2f}") if o else "not measured"
+                       for o in over.values()),
+                     f"{over['ext']['median'] / stock:.2f}x"
+                     if over["ext"] and stock and stock > 0 else ""))
     lines.append(row("  deflated during the hog", *(
-        f"{summary[d]['balloon']['deflated_mib']} MiB"
-        if summary.get(d, {}).get("balloon", {}).get("measured") else "-" for d in DRIVERS)))
+        f"{modes[d]['balloon']['deflated_mib']} MiB" if measured(modes[d].get("balloon"))
+        else "-" for d in DRIVERS)))
     lines.append(row("  held right after / later", *(
-        f"{summary[d]['balloon']['ballooned_after_mib']} / "
-        f"{summary[d]['balloon']['ballooned_later_mib']} MiB"
-        if summary.get(d, {}).get("balloon", {}).get("measured") else "-" for d in DRIVERS)))
+        f"{modes[d]['balloon']['ballooned_after_mib']} / "
+        f"{modes[d]['balloon']['ballooned_later_mib']} MiB"
+        if measured(modes[d].get("balloon")) else "-" for d in DRIVERS)))
     return lines
 
 
@@ -80,6 +87,8 @@ def frag_lines(summary: dict, opts) -> list[str]:
         values = {d: summary.get(d, {}).get(when) for d in DRIVERS}
         lines.append(row(f"{when} the cycle", *(cell(values[d], "", "{:.0f}") for d in DRIVERS),
                          speedup(values["ext"], values["in-tree"], "median")))
+    lines.append(row("  share of free memory, after", *(
+        cell(summary.get(d, {}).get("share_after"), "%", "{:.1f}") for d in DRIVERS)))
     return lines
 
 
@@ -104,6 +113,10 @@ def table(results: dict, opts) -> str:
                     f"cmdline: {data.get('guest_cmdline', '?')}"]
         if data.get("error"):
             out.append(f"  FAILED: {data['error'][:500]}")
+        for prime in data.get("primes", []):
+            out.append(f"  primed: {prime['driver']} inflated {prime['size_mib']} MiB in "
+                       f"{prime['inflate_s']:.1f} s, deflated in {prime['deflate_s']:.1f} s"
+                       if "error" not in prime else f"  priming FAILED: {prime['error'][:300]}")
         if data.get("reboots"):
             out.append(f"  the guest died and was booted again {len(data['reboots'])} times")
         summary = data.get("summary", {})

@@ -27,18 +27,20 @@ import measure_meminfo
 import measure_oom
 import report
 import targets
-from guest_ops import DRIVERS, POLL_SECONDS
+from guest_ops import DRIVERS, POLL_SECONDS, prime_host_memory
 
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
 # What the numbers mean, kept in the JSON beside them.
 METHOD = {
     "order": "drivers alternate within each repetition, order reversed every other one",
+    "prime": "after each boot, one balloon cycle over all free memory but --prime-margin-mib, "
+             "so no measured run finds host memory that QEMU never discarded",
     "inflate": "seconds from the QMP balloon command until query-balloon's actual equals "
                "the target (polled every --poll s); rate = size / median time",
     "oom": "guest-clock seconds of `hog N` with the balloon holding --oom-balloon-mib "
            "(deflate-on-oom); floor = the same after the host deflated the balloon again; "
-           "overhead = median - floor median, per driver",
+           "overhead = a driver's median - the median of both drivers' floor runs",
     "frag": "free blocks of order >= 9 (in order-9 units) in DMA32 and Normal after "
             "inflating --frag-mib and deflating to empty",
     "meminfo": "ns per open+read+close of /proc/meminfo (bench/meminfo-bench.c), "
@@ -85,6 +87,10 @@ def parse_args(argv):
     p.add_argument("--meminfo-timeout", type=float, default=600)
     p.add_argument("--reinflate-watch", type=float, default=3.0,
                    help="seconds after the hog before reading what the balloon holds again")
+    p.add_argument("--no-prime", action="store_true",
+                   help="skip the balloon cycle over all free memory after each boot")
+    p.add_argument("--prime-margin-mib", type=int, default=384,
+                   help="free memory the priming cycle leaves alone (default 384)")
     p.add_argument("--out", type=Path, default=BENCH / "results" / "latest",
                    help="output path without suffix (default bench/results/latest)")
     p.add_argument("--no-chart", action="store_true")
@@ -129,7 +135,21 @@ def metadata(kernel, opts) -> dict:
 
 def run_config(kernel, files, config: str, opts, data: dict):
     """Boot one configuration and run every selected part in it, filling `data` as it goes."""
-    guest = bench_guest.Guest(kernel, files, config, CONFIGS[config])
+    data["primes"] = []
+
+    def prime(vm):
+        if opts.no_prime:
+            return
+        with timing.stage(f"prime host memory {config}"):
+            try:
+                data["primes"].append(prime_host_memory(
+                    vm, opts.drivers[0], bench_guest.RAM, opts.prime_margin_mib,
+                    opts.balloon_timeout, opts.poll))
+            except Exception as error:  # noqa: BLE001  measured runs show what it cost
+                data["primes"].append({"error": f"{type(error).__name__}: {error}"})
+                print(f"[{config}] priming failed: {error}", flush=True)
+
+    guest = bench_guest.Guest(kernel, files, config, CONFIGS[config], on_boot=prime)
     try:
         vm = guest.vm
         data["guest_cmdline"] = vm.check("cat /proc/cmdline").strip()
