@@ -37,7 +37,8 @@ def bars(ax, groups: list[str], series: dict[str, list[dict | None]], ylabel: st
     ax.set_xticks(range(len(groups)), groups, fontsize=7)
     ax.set_ylabel(ylabel)
     if any(ax.get_legend_handles_labels()):
-        ax.legend(fontsize=7)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.25)  # room for the legend above the bars
+        ax.legend(fontsize=7, loc="upper right", ncol=len(series))
 
 
 def rate_stats(s: dict | None) -> dict | None:
@@ -106,7 +107,7 @@ def targets_panel(ax, results: dict):
     lines = [f"{marks[c['met']]:8} {c['config']}: {c['target']}"
              + (f" ({c['value']})" if c["value"] else "") for c in results.get("targets", [])]
     ax.text(0, 1, "targets (issue 5)\n" + "\n".join(lines), va="top", ha="left",
-            fontsize=7.5, family="monospace", transform=ax.transAxes)
+            fontsize=7, family="monospace", transform=ax.transAxes)
 
 
 def write_chart(results: dict, path: Path):
