@@ -52,6 +52,14 @@ static int vbe_show(struct seq_file *m, void *v)
 	vbe_show_count(m, "inflated_pages", &vb->count.inflated);
 	vbe_show_count(m, "deflated_pages", &vb->count.deflated);
 	vbe_show_count(m, "oom_deflated_pages", &vb->count.oom_deflated);
+	vbe_show_count(m, "oom_calls", &vb->count.oom_calls);
+	seq_printf(m, "auto_deflate: %s\n", vb->auto_shrinker ? "on" : "off");
+	vbe_show_count(m, "auto_deflated_pages", &vb->count.auto_deflated);
+	vbe_show_count(m, "auto_deflate_calls", &vb->count.auto_calls);
+	vbe_show_count(m, "inflate_pauses", &vb->count.inflate_pauses);
+	vbe_show_count(m, "paused_rounds", &vb->count.paused_rounds);
+	vbe_show_count(m, "pressure_cycles", &vb->count.pressure_cycles);
+	seq_printf(m, "inflate_paused_ms: %u\n", jiffies_to_msecs(vbe_inflation_paused(vb)));
 	vbe_show_count(m, "migrated_pages", &vb->count.migrated);
 	vbe_show_count(m, "alloc_failures", &vb->count.alloc_failures);
 	vbe_show_count(m, "hinted_blocks", &vb->count.hinted_blocks);

@@ -136,17 +136,28 @@ static int vbe_start_callers(struct vbe *vb)
 	}
 	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING)) {
 		err = vbe_start_reporting(vb);
-		if (err) {
-			if (vb->deflate_on_oom)
-				vbe_oom_unregister(vb);
-			return err;
-		}
+		if (err)
+			goto err_oom;
 	}
+	err = vbe_auto_deflate_start(vb);
+	if (err)
+		goto err_reporting;
 	return 0;
+
+err_reporting:
+	if (vb->reporting) {
+		vbe_reporting_unregister(vb);
+		vb->reporting = false;
+	}
+err_oom:
+	if (vb->deflate_on_oom)
+		vbe_oom_unregister(vb);
+	return err;
 }
 
 static void vbe_stop_callers(struct vbe *vb)
 {
+	vbe_auto_deflate_stop(vb);
 	if (vb->reporting) {
 		vbe_reporting_unregister(vb);
 		vb->reporting = false;
@@ -181,9 +192,17 @@ static int vbe_probe(struct virtio_device *vdev)
 	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
 	if (!vb)
 		return -ENOMEM;
+	/* kmalloc, not vmalloc: the host reads the buffers by physical address. */
+	vb->pfns = kmalloc_array(VBE_BATCH_PFNS, sizeof(*vb->pfns), GFP_KERNEL);
+	if (!vb->pfns) {
+		kfree(vb);
+		return -ENOMEM;
+	}
 	vdev->priv = vb;
 	vb->vdev = vdev;
 	INIT_WORK(&vb->size_work, vbe_size_work);
+	INIT_DELAYED_WORK(&vb->resume_work, vbe_resume_work);
+	spin_lock_init(&vb->pause_lock);
 	INIT_WORK(&vb->stats_work, vbe_stats_work);
 	spin_lock_init(&vb->stop_lock);
 	mutex_init(&vb->lock);
@@ -226,6 +245,7 @@ err_del_vqs:
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
+	kfree(vb->pfns);
 	kfree(vb);
 	return err;
 }
@@ -241,6 +261,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	vb->stop_update = true;
 	spin_unlock_irq(&vb->stop_lock);
 	cancel_work_sync(&vb->size_work);
+	cancel_delayed_work_sync(&vb->resume_work);
 	cancel_work_sync(&vb->stats_work);
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		vbe_hint_exit(vb);
@@ -248,6 +269,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	vbe_empty(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
+	kfree(vb->pfns);
 	kfree(vb);
 }
 

@@ -4,23 +4,70 @@
  * called by ordinary reclaim, so the driver would inflate while reclaim
  * deflates it (the "busy no-op"), and dropping caches would empty the
  * balloon. The notifier runs only once reclaim has failed.
+ *
+ * The in-tree driver gives back 1 MiB per call. Each call comes after a
+ * full round of failed reclaim, so a task that needs 1 GiB waits through
+ * a thousand of them; giving back oom_deflate_mb at once takes a few.
  */
+#include <linux/moduleparam.h>
 #include <linux/oom.h>
 
 #include "vbe.h"
 
-/* 4 KiB pages given back per OOM notifier call, as the in-tree driver does. */
-#define VBE_OOM_PAGES		256
 #define VBE_OOM_PRIORITY	80
+#define VBE_OOM_MB_DEFAULT	64
+#define VBE_OOM_MB_MAX		4096
+
+static unsigned int oom_deflate_mb = VBE_OOM_MB_DEFAULT;
+
+static int vbe_set_oom_deflate_mb(const char *val, const struct kernel_param *kp)
+{
+	unsigned int mb;
+	int err = kstrtouint(val, 0, &mb);
+
+	if (err || mb < 1 || mb > VBE_OOM_MB_MAX) {
+		pr_err("oom_deflate_mb: '%s' is not a number of MiB from 1 to %u\n",
+		       val, VBE_OOM_MB_MAX);
+		return -EINVAL;
+	}
+	WRITE_ONCE(oom_deflate_mb, mb);
+	return 0;
+}
+
+static const struct kernel_param_ops vbe_oom_deflate_mb_ops = {
+	.set = vbe_set_oom_deflate_mb,
+	.get = param_get_uint,
+};
+module_param_cb(oom_deflate_mb, &vbe_oom_deflate_mb_ops, &oom_deflate_mb, 0644);
+MODULE_PARM_DESC(oom_deflate_mb, "MiB given back per OOM notifier call with DEFLATE_ON_OOM (1-4096, default 64; the in-tree driver gives 1)");
+
+/* Give back up to @pages 4 KiB pages; returns the guest pages freed. */
+unsigned long vbe_deflate_for_pressure(struct vbe *vb, unsigned long pages)
+{
+	unsigned long done = 0;
+	unsigned int got;
+
+	while (done < pages && READ_ONCE(vb->num_pages)) {
+		got = vbe_leak(vb, pages - done);
+		if (!got)
+			break;	/* the rest is isolated for migration */
+		done += got;
+	}
+	vbe_update_actual(vb);
+	vbe_pause_inflation(vb);
+	return done / VBE_PAGES_PER_PAGE;
+}
 
 static int vbe_oom_notify(struct notifier_block *nb, unsigned long unused,
 			  void *parm)
 {
 	struct vbe *vb = container_of(nb, struct vbe, oom_nb);
 	unsigned long *freed = parm;
-	unsigned int pages = vbe_leak(vb, VBE_OOM_PAGES) / VBE_PAGES_PER_PAGE;
+	unsigned long pages;
 
-	vbe_update_actual(vb);
+	pages = vbe_deflate_for_pressure(vb, (unsigned long)READ_ONCE(oom_deflate_mb) <<
+					 (20 - VIRTIO_BALLOON_PFN_SHIFT));
+	atomic_long_inc(&vb->count.oom_calls);
 	atomic_long_add(pages, &vb->count.oom_deflated);
 	*freed += pages;
 	return NOTIFY_OK;

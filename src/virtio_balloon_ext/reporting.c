@@ -26,7 +26,7 @@ static int vbe_report_free(struct page_reporting_dev_info *pr,
 				     nents, err);
 		return err;
 	}
-	vbe_kick_and_wait(vb, vq);
+	vbe_kick_and_wait(vb, vq, 1);
 
 	for_each_sg(sg, s, nents, i)
 		bytes += s->length;

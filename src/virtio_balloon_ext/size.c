@@ -29,33 +29,57 @@ void vbe_ack(struct virtqueue *vq)
 	wake_up(&vb->acked);
 }
 
-/* Kick @vq and wait until the host has used its one buffer. */
-void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq)
+/* Take the buffers the host has used off @vq; true once @bufs are all back. */
+static bool vbe_reaped_all(struct virtqueue *vq, unsigned int *bufs)
 {
 	unsigned int len;
 
-	virtqueue_kick(vq);
-	while (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
-				   VBE_ACK_WARN_SECS * HZ))
-		dev_warn(&vb->vdev->dev, "host has not used the %s buffer for %d s; still waiting\n",
-			 vq->name, VBE_ACK_WARN_SECS);
+	while (*bufs && virtqueue_get_buf(vq, &len))
+		(*bufs)--;
+	return !*bufs;
 }
 
-/* Send vb->pfns on @vq and wait until the host has used them. */
+/* Kick @vq and wait until the host has used all @bufs buffers on it. */
+void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs)
+{
+	virtqueue_kick(vq);
+	while (!wait_event_timeout(vb->acked, vbe_reaped_all(vq, &bufs),
+				   VBE_ACK_WARN_SECS * HZ))
+		dev_warn(&vb->vdev->dev, "host has not used %u %s buffers for %d s; still waiting\n",
+			 bufs, vq->name, VBE_ACK_WARN_SECS);
+}
+
+/*
+ * Send vb->pfns on @vq, VBE_PFNS_MAX to a buffer, and wait until the host
+ * has used them all. One kick for the lot: the round trip to the host is
+ * what costs, not the buffers.
+ */
 void vbe_tell_host(struct vbe *vb, struct virtqueue *vq)
 {
 	struct scatterlist sg;
+	unsigned int done = 0, queued = 0, n;
 	int err;
 
-	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * vb->num_pfns);
-	/* Requests go one at a time, so the queue always has room. */
-	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL);
-	if (err) {
-		dev_err_ratelimited(&vb->vdev->dev, "cannot queue %u pfns on %s (error %d)\n",
-				    vb->num_pfns, vq->name, err);
-		return;
+	while (done < vb->num_pfns) {
+		n = min_t(unsigned int, vb->num_pfns - done, VBE_PFNS_MAX);
+		sg_init_one(&sg, &vb->pfns[done], sizeof(vb->pfns[0]) * n);
+		err = virtqueue_add_outbuf(vq, &sg, 1, &vb->pfns[done], GFP_KERNEL);
+		if (err == -ENOSPC && queued) {
+			/* A small ring: send what fits, then go on. */
+			vbe_kick_and_wait(vb, vq, queued);
+			queued = 0;
+			continue;
+		}
+		if (err) {
+			dev_err_ratelimited(&vb->vdev->dev, "cannot queue %u pfns on %s (error %d)\n",
+					    n, vq->name, err);
+			break;
+		}
+		queued++;
+		done += n;
 	}
-	vbe_kick_and_wait(vb, vq);
+	if (queued)
+		vbe_kick_and_wait(vb, vq, queued);
 }
 
 s64 vbe_towards_target(struct vbe *vb)
@@ -77,7 +101,49 @@ void vbe_update_actual(struct vbe *vb)
 }
 
 /*
- * Inflate by up to @num 4 KiB pages, one request's worth. Pages are
+ * Balloon pages come in 2 MiB blocks where the allocator has them free:
+ * one allocation instead of 512, and the balloon takes whole blocks rather
+ * than splitting free ones all over memory. Never reclaim for a block;
+ * single pages (balloon_page_alloc()) are the fallback.
+ */
+#define VBE_BLOCK_ORDER		9
+#define VBE_BLOCK_GFP	((GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | \
+			 __GFP_NOMEMALLOC | __GFP_NOWARN)
+
+/* Allocate up to @want guest pages onto @pages; returns how many. */
+static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
+				    unsigned int want)
+{
+	unsigned int got = 0, i;
+	struct page *page;
+
+	while (want - got >= BIT(VBE_BLOCK_ORDER)) {
+		page = alloc_pages(VBE_BLOCK_GFP, VBE_BLOCK_ORDER);
+		if (!page)
+			break;
+		split_page(page, VBE_BLOCK_ORDER);
+		for (i = 0; i < BIT(VBE_BLOCK_ORDER); i++)
+			list_add(&page[i].lru, pages);
+		got += BIT(VBE_BLOCK_ORDER);
+	}
+	while (got < want) {
+		page = balloon_page_alloc();
+		if (!page) {
+			atomic_long_inc(&vb->count.alloc_failures);
+			dev_info_ratelimited(&vb->vdev->dev, "out of memory: got %u of %u pages this round, will retry\n",
+					     got, want);
+			/* Give reclaim a moment before the size work retries. */
+			msleep(200);
+			break;
+		}
+		list_add(&page->lru, pages);
+		got++;
+	}
+	return got;
+}
+
+/*
+ * Inflate by up to @num 4 KiB pages, one batch's worth. Pages are
  * allocated before taking the lock: allocation may reclaim for a while,
  * and migration needs the lock meanwhile. Returns the 4 KiB pages added.
  */
@@ -85,22 +151,13 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 {
 	LIST_HEAD(pages);
 	struct page *page;
-	unsigned int added, i;
+	unsigned int added, got;
 
-	num = min_t(size_t, num, VBE_PFNS_MAX);
-	for (i = 0; i < num; i += VBE_PAGES_PER_PAGE) {
-		page = balloon_page_alloc();
-		if (!page) {
-			atomic_long_inc(&vb->count.alloc_failures);
-			dev_info_ratelimited(&vb->vdev->dev, "out of memory: got %u of %zu pages this round, will retry\n",
-					     i, num);
-			/* Give reclaim a moment before the size work retries. */
-			msleep(200);
-			break;
-		}
-		list_add(&page->lru, &pages);
-	}
-	if (list_empty(&pages))
+	num = min_t(size_t, num, VBE_BATCH_PFNS);
+	WRITE_ONCE(vb->filler, current);	/* see vbe_auto_count() */
+	got = vbe_alloc_pages(vb, &pages, num / VBE_PAGES_PER_PAGE);
+	WRITE_ONCE(vb->filler, NULL);
+	if (!got)
 		return 0;
 
 	mutex_lock(&vb->lock);
@@ -118,7 +175,7 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 }
 
 /*
- * Deflate by up to @num 4 KiB pages, one request's worth. The host hears
+ * Deflate by up to @num 4 KiB pages, one batch's worth. The host hears
  * of the pages before they are freed, as MUST_TELL_HOST requires. Returns
  * the 4 KiB pages removed; fewer than asked when pages are isolated for
  * migration.
@@ -130,7 +187,7 @@ unsigned int vbe_leak(struct vbe *vb, size_t num)
 	unsigned int removed;
 
 	mutex_lock(&vb->lock);
-	num = min3(num, (size_t)VBE_PFNS_MAX, (size_t)vb->num_pages);
+	num = min3(num, (size_t)VBE_BATCH_PFNS, (size_t)vb->num_pages);
 	bext_balloon_dequeue_list(&vb->balloon.info, &pages,
 				  num / VBE_PAGES_PER_PAGE, !vb->deflate_on_oom);
 	vb->num_pfns = 0;
@@ -150,15 +207,53 @@ unsigned int vbe_leak(struct vbe *vb, size_t num)
 	return removed;
 }
 
+/* Run the size work (after @delay jiffies), unless the device is going away. */
+void vbe_queue_size_work(struct vbe *vb, unsigned long delay)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stop_update) {
+		if (delay)
+			mod_delayed_work(system_freezable_wq, &vb->resume_work, delay);
+		else
+			queue_work(system_freezable_wq, &vb->size_work);
+	}
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+void vbe_resume_work(struct work_struct *work)
+{
+	struct vbe *vb = container_of(to_delayed_work(work), struct vbe, resume_work);
+
+	vbe_queue_size_work(vb, 0);
+}
+
 void vbe_size_work(struct work_struct *work)
 {
 	struct vbe *vb = container_of(work, struct vbe, size_work);
 	s64 diff = vbe_towards_target(vb);
+	unsigned long paused;
+	unsigned int added;
 
-	if (diff > 0)
-		diff -= vbe_fill(vb, diff);
-	else if (diff < 0)
+	if (diff > 0) {
+		paused = vbe_inflation_paused(vb);
+		if (paused) {
+			/* Memory was short a moment ago: come back later. */
+			atomic_long_inc(&vb->count.paused_rounds);
+			vbe_update_actual(vb);
+			vbe_queue_size_work(vb, paused);
+			return;
+		}
+		added = vbe_fill(vb, diff);
+		if (added && READ_ONCE(vb->pressure_deflated)) {
+			WRITE_ONCE(vb->pressure_deflated, false);
+			atomic_long_inc(&vb->count.pressure_cycles);
+		}
+		diff -= added;
+	} else if (diff < 0) {
 		diff += vbe_leak(vb, -diff);
+	}
 	vbe_update_actual(vb);
 
 	if (diff)

@@ -17,8 +17,14 @@
 
 /* The device counts in 4 KiB pages whatever the guest's page size. */
 #define VBE_PAGES_PER_PAGE	((unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT))
-/* PFNs per inflate or deflate request: 1 MiB of 4 KiB pages. */
+/*
+ * PFNs per inflate or deflate buffer: 1 MiB of 4 KiB pages, the most some
+ * hosts (Firecracker) take in one descriptor. Up to VBE_BATCH_BUFS buffers
+ * go to the host per kick, so one round trip moves 16 MiB.
+ */
 #define VBE_PFNS_MAX		256
+#define VBE_BATCH_BUFS		16
+#define VBE_BATCH_PFNS		(VBE_PFNS_MAX * VBE_BATCH_BUFS)
 /* Free page hints go to the host in blocks of this order. */
 #define VBE_HINT_ORDER		9
 #define VBE_HINT_PAGES		BIT(VBE_HINT_ORDER)
@@ -59,6 +65,12 @@ struct vbe_counters {
 	atomic_long_t inflated;
 	atomic_long_t deflated;
 	atomic_long_t oom_deflated;
+	atomic_long_t oom_calls;	/* OOM notifier calls */
+	atomic_long_t auto_deflated;	/* given back by the auto-deflate shrinker */
+	atomic_long_t auto_calls;	/* auto-deflate shrinker scans */
+	atomic_long_t inflate_pauses;	/* deflates under pressure, each pausing inflation */
+	atomic_long_t paused_rounds;	/* size work that found inflation paused */
+	atomic_long_t pressure_cycles;	/* inflations after a deflate under pressure */
 	atomic_long_t migrated;
 	atomic_long_t alloc_failures;	/* allocation rounds that came up short */
 	atomic_long_t hinted_blocks;
@@ -79,12 +91,22 @@ struct vbe {
 	struct mutex lock;
 	unsigned int num_pages;	/* 4 KiB pages in the balloon, as told to the host */
 	unsigned int num_pfns;
-	__virtio32 pfns[VBE_PFNS_MAX];
+	__virtio32 *pfns;	/* VBE_BATCH_PFNS of them */
 	wait_queue_head_t acked;	/* the host used a buffer */
 
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
 	struct notifier_block oom_nb;
+
+	/* Memory pressure (pressure.c): no re-inflation until resume_at. */
+	struct shrinker *auto_shrinker;	/* auto_deflate=1 only */
+	struct task_struct *filler;	/* allocating for inflation right now */
+	spinlock_t pause_lock;		/* protects pause, last_pressure, resume_at */
+	unsigned long pause;		/* jiffies; 0 before any pressure */
+	unsigned long last_pressure;
+	unsigned long resume_at;
+	bool pressure_deflated;		/* since the last inflation */
+	struct delayed_work resume_work;
 
 	struct virtio_balloon_stat stats[VBE_S_NR];
 	unsigned int stats_sent;	/* tags in the last buffer sent */
@@ -122,9 +144,11 @@ s64 vbe_towards_target(struct vbe *vb);
 unsigned int vbe_fill(struct vbe *vb, size_t num);
 unsigned int vbe_leak(struct vbe *vb, size_t num);
 void vbe_update_actual(struct vbe *vb);
-void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq);
+void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs);
 void vbe_tell_host(struct vbe *vb, struct virtqueue *vq);
 void vbe_size_work(struct work_struct *work);
+void vbe_resume_work(struct work_struct *work);
+void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
 void vbe_ack(struct virtqueue *vq);
 
 /* accounting.c: what balloon_core shows */
@@ -138,6 +162,13 @@ int vbe_migratepage(struct balloon_dev_info *info, struct page *newpage,
 /* oom.c */
 int vbe_oom_register(struct vbe *vb);
 void vbe_oom_unregister(struct vbe *vb);
+unsigned long vbe_deflate_for_pressure(struct vbe *vb, unsigned long pages);
+
+/* pressure.c: auto-deflate and the pause on re-inflation */
+void vbe_pause_inflation(struct vbe *vb);
+unsigned long vbe_inflation_paused(struct vbe *vb);
+int vbe_auto_deflate_start(struct vbe *vb);
+void vbe_auto_deflate_stop(struct vbe *vb);
 
 /* stats.c */
 unsigned int vbe_stats_fill(struct vbe *vb);

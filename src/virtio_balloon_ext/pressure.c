@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory pressure: auto-deflate (opt-in) and the pause on re-inflation.
+ *
+ * With auto_deflate=1 and DEFLATE_ON_OOM, a shrinker gives balloon pages
+ * back while reclaim runs, before the OOM killer is near, as in the 2012
+ * auto-ballooning RFC. That RFC's trap, the "busy no-op" reported in 2020,
+ * is the driver inflating again into the memory reclaim just freed, so
+ * that reclaim deflates it again. Two rules keep it out:
+ *  - the shrinker never deflates for the driver's own inflation
+ *    allocations (vb->filler);
+ *  - any deflate under pressure, auto or OOM, pauses re-inflation for
+ *    pressure_pause_ms, doubled each time pressure comes back within two
+ *    pauses, up to ten minutes. The host sees the smaller balloon in
+ *    `actual` meanwhile and may lower its target; if it does not, the
+ *    driver inflates toward it again once the pause is over.
+ */
+#include <linux/jiffies.h>
+#include <linux/moduleparam.h>
+#include <linux/sched.h>
+
+#include "vbe.h"
+
+/* At least this much per shrinker call: its default batch is 512 KiB. */
+#define VBE_AUTO_MIN_PAGES	(SZ_16M >> VIRTIO_BALLOON_PFN_SHIFT)
+#define VBE_PAUSE_MAX_MS	(10 * 60 * MSEC_PER_SEC)
+
+static bool auto_deflate;
+module_param(auto_deflate, bool, 0444);
+MODULE_PARM_DESC(auto_deflate, "Give balloon pages back under memory pressure, before OOM (needs DEFLATE_ON_OOM; default off)");
+
+static unsigned int pressure_pause_ms = 10 * MSEC_PER_SEC;
+
+static int vbe_set_pause_ms(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int err = kstrtouint(val, 0, &ms);
+
+	if (err || ms > VBE_PAUSE_MAX_MS) {
+		pr_err("pressure_pause_ms: '%s' is not a number of ms from 0 to %lu\n",
+		       val, VBE_PAUSE_MAX_MS);
+		return -EINVAL;
+	}
+	WRITE_ONCE(pressure_pause_ms, ms);
+	return 0;
+}
+
+static const struct kernel_param_ops vbe_pause_ms_ops = {
+	.set = vbe_set_pause_ms,
+	.get = param_get_uint,
+};
+module_param_cb(pressure_pause_ms, &vbe_pause_ms_ops, &pressure_pause_ms, 0644);
+MODULE_PARM_DESC(pressure_pause_ms, "After a deflate under memory pressure, inflate again no sooner than this (ms, default 10000; doubles while pressure recurs)");
+
+void vbe_pause_inflation(struct vbe *vb)
+{
+	unsigned long now = jiffies, pause;
+
+	spin_lock(&vb->pause_lock);
+	pause = vb->pause;
+	if (pause && time_before(now, vb->last_pressure + 2 * pause))
+		pause = min(2 * pause, msecs_to_jiffies(VBE_PAUSE_MAX_MS));
+	else
+		pause = msecs_to_jiffies(READ_ONCE(pressure_pause_ms));
+	vb->pause = pause;
+	vb->last_pressure = now;
+	vb->resume_at = now + pause;
+	spin_unlock(&vb->pause_lock);
+	WRITE_ONCE(vb->pressure_deflated, true);
+	atomic_long_inc(&vb->count.inflate_pauses);
+	/* The host's target still stands: go back toward it afterwards. */
+	if (vbe_towards_target(vb) > 0)
+		vbe_queue_size_work(vb, pause + 1);
+}
+
+/* Jiffies until inflation may go on; 0 if it may now. */
+unsigned long vbe_inflation_paused(struct vbe *vb)
+{
+	unsigned long left = 0, now = jiffies;
+
+	spin_lock(&vb->pause_lock);
+	if (vb->pause && time_before(now, vb->resume_at))
+		left = vb->resume_at - now;
+	spin_unlock(&vb->pause_lock);
+	return left;
+}
+
+static unsigned long vbe_auto_count(struct shrinker *s, struct shrink_control *sc)
+{
+	struct vbe *vb = bext_shrinker_priv(s);
+
+	/* Reclaim for our own inflation must not deflate us. */
+	if (current == READ_ONCE(vb->filler))
+		return 0;
+	return READ_ONCE(vb->num_pages) / VBE_PAGES_PER_PAGE;
+}
+
+static unsigned long vbe_auto_scan(struct shrinker *s, struct shrink_control *sc)
+{
+	struct vbe *vb = bext_shrinker_priv(s);
+	unsigned long want, freed;
+
+	/*
+	 * A task holding the lock may allocate under it (the virtqueue does);
+	 * if that task is us, waiting would be forever.
+	 */
+	if (!mutex_trylock(&vb->lock))
+		return SHRINK_STOP;
+	mutex_unlock(&vb->lock);
+
+	want = max_t(unsigned long, sc->nr_to_scan * VBE_PAGES_PER_PAGE,
+		     VBE_AUTO_MIN_PAGES);
+	freed = vbe_deflate_for_pressure(vb, want);
+	atomic_long_inc(&vb->count.auto_calls);
+	atomic_long_add(freed, &vb->count.auto_deflated);
+	return freed ? freed : SHRINK_STOP;
+}
+
+int vbe_auto_deflate_start(struct vbe *vb)
+{
+	if (!auto_deflate)
+		return 0;
+	if (!vb->deflate_on_oom) {
+		dev_info(&vb->vdev->dev, "auto_deflate needs the host's DEFLATE_ON_OOM; staying off\n");
+		return 0;
+	}
+	vb->auto_shrinker = bext_shrinker_create(vbe_auto_count, vbe_auto_scan, vb,
+						 "virtio-balloon-ext-auto");
+	if (IS_ERR(vb->auto_shrinker)) {
+		int err = PTR_ERR(vb->auto_shrinker);
+
+		vb->auto_shrinker = NULL;
+		dev_err(&vb->vdev->dev, "cannot register the auto-deflate shrinker (error %d)\n",
+			err);
+		return err;
+	}
+	return 0;
+}
+
+void vbe_auto_deflate_stop(struct vbe *vb)
+{
+	if (vb->auto_shrinker) {
+		bext_shrinker_destroy(vb->auto_shrinker);
+		vb->auto_shrinker = NULL;
+	}
+}
