@@ -10,13 +10,11 @@ import time
 
 import pytest
 
-from virtio_guest import (DEBUGFS, STAT_NAMES, MiB, balloon_to, check_accounting, load_driver,
-                          meminfo_kb, missing_stats, next_guest_stats, stats_polling, unload_all, unplug,
-                          vb_debugfs, vmstat, wait_actual, wait_guest)
+from virtio_guest import (DEBUGFS, NOOOM_DEVICES, STAT_NAMES, MiB, balloon_to, check_accounting,
+                          load_driver, meminfo_kb, missing_stats, next_guest_stats, stats_polling,
+                          unload_all, unplug, vb_debugfs, vmstat, wait_actual, wait_guest)
 
 RAM = 1024 * MiB
-NOOOM_DEVICES = ("pcie-root-port,id=rp1,chassis=1,slot=1",
-                 "virtio-balloon-pci,id=balloon0,bus=rp1,deflate-on-oom=off")
 
 
 def fresh(vm, params=""):

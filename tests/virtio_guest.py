@@ -7,6 +7,9 @@ import re
 import time
 
 MiB = 1 << 20
+# The guest without deflate-on-oom, its balloon on a root port to be unplugged.
+NOOOM_DEVICES = ("pcie-root-port,id=rp1,chassis=1,slot=1",
+                 "virtio-balloon-pci,id=balloon0,bus=rp1,deflate-on-oom=off")
 DEBUGFS = "/sys/kernel/debug/virtio-balloon"
 CORE_DEBUGFS = "/sys/kernel/debug/balloon"
 

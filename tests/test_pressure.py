@@ -1,0 +1,131 @@
+"""Memory pressure: OOM deflate in big steps, opt-in auto-deflate, and no ping-pong.
+
+In the shared "core" guest (1 GiB, deflate-on-oom on). Each test loads the
+driver fresh with its own parameters and leaves the host's target at the
+full RAM.
+"""
+import time
+
+import pytest
+
+from virtio_guest import (NOOOM_DEVICES, MiB, balloon_to, load_driver, meminfo_kb, unload_all,
+                          vb_debugfs, vmstat, wait_actual)
+
+RAM = 1024 * MiB
+BALLOON_MIB = 640
+PAGES_PER_MIB = 256
+
+
+@pytest.fixture
+def vm(core_vm):
+    yield core_vm
+    core_vm.run("killall hog")
+    core_vm.qmp("balloon", value=RAM)
+    unload_all(core_vm)
+
+
+def fresh(vm, params=""):
+    vm.qmp("balloon", value=RAM)
+    load_driver(vm, params)
+    wait_actual(vm, RAM)
+    vm.check("dmesg -c >/dev/null")
+
+
+def counters(vm) -> dict[str, int]:
+    return {k: int(v) for k, v in vb_debugfs(vm).items() if v.isdigit()}
+
+
+def hog_past_free(vm) -> int:
+    """MiB for a hog that needs 200 MiB more than is free: only the balloon has it."""
+    return meminfo_kb(vm)["MemFree"] // 1024 + 200
+
+
+def test_oom_gives_back_oom_deflate_mb_per_call(vm):
+    fresh(vm, "oom_deflate_mb=32")
+    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    kills = vmstat(vm, "oom_kill")
+    hog_mib = hog_past_free(vm)
+    rc, out = vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
+    assert rc == 0 and f"hog: touched {hog_mib} MiB" in out, out
+    assert vmstat(vm, "oom_kill") == kills
+    c = counters(vm)
+    assert c["oom_calls"] > 0 and c["auto_deflated_pages"] == 0, c
+    # Every call gave back its 32 MiB whole (the balloon never ran dry here).
+    assert c["oom_deflated_pages"] == c["oom_calls"] * 32 * PAGES_PER_MIB, c
+    assert c["inflate_pauses"] == c["oom_calls"], c
+
+
+@pytest.mark.parametrize("value", ["0", "4097", "lots", "-1"])
+def test_bad_oom_deflate_mb_is_refused(vm, value):
+    unload_all(vm)
+    vm.check("insmod /ext/balloon_core.ko")
+    rc, out = vm.run(f"insmod /ext/virtio_balloon_ext.ko oom_deflate_mb={value}")
+    assert rc != 0, out
+    assert f"oom_deflate_mb: '{value}' is not a number of MiB from 1 to 4096" in vm.dmesg()
+    load_driver(vm, "oom_deflate_mb=8")
+    param = "/sys/module/virtio_balloon_ext/parameters/oom_deflate_mb"
+    assert vm.run(f"echo {value} > {param}")[0] != 0
+    assert vm.check(f"cat {param}").strip() == "8"
+
+
+def test_auto_deflate_gives_back_before_oom(vm):
+    fresh(vm, "auto_deflate=1")
+    assert vb_debugfs(vm)["auto_deflate"] == "on"
+    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    kills = vmstat(vm, "oom_kill")
+    hog_mib = hog_past_free(vm)
+    rc, out = vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
+    assert rc == 0 and f"hog: touched {hog_mib} MiB" in out, out
+    c = counters(vm)
+    # Reclaim took the memory from the balloon; the OOM path never ran.
+    assert c["auto_deflated_pages"] * 4 >= 150 * 1024, c
+    assert c["oom_calls"] == 0 and c["oom_deflated_pages"] == 0, c
+    assert vmstat(vm, "oom_kill") == kills
+    assert "invoked oom-killer" not in vm.dmesg()
+    # The host sees the smaller balloon.
+    ballooned_kb = (RAM - vm.qmp("query-balloon")["actual"]) // 1024
+    assert ballooned_kb <= BALLOON_MIB * 1024 - c["auto_deflated_pages"] * 4 + 1024 * 4
+
+
+def test_auto_deflate_is_off_by_default(vm):
+    fresh(vm)
+    assert vb_debugfs(vm)["auto_deflate"] == "off"
+
+
+def test_auto_deflate_needs_deflate_on_oom(boot):
+    """Without DEFLATE_ON_OOM the host never allowed taking pages back."""
+    vm = boot("nooom", devices=NOOOM_DEVICES)
+    try:
+        load_driver(vm, "auto_deflate=1")
+        assert vb_debugfs(vm)["auto_deflate"] == "off"
+        assert "auto_deflate needs the host's DEFLATE_ON_OOM; staying off" in vm.dmesg()
+    finally:
+        unload_all(vm)
+
+
+PAUSE_MS = 2000
+WINDOW_S = 30
+
+
+def test_no_ping_pong_while_the_host_target_stands(vm):
+    """A hog holds memory for the whole window while the host still wants its balloon.
+
+    After each deflate under pressure the driver waits, 2 s then doubling
+    while pressure recurs, before inflating again: 2+4+8+16 s fit in the
+    30 s window, so at most 4 inflate/deflate cycles, where re-inflating
+    at once would cycle as fast as reclaim runs.
+    """
+    fresh(vm, f"auto_deflate=1 pressure_pause_ms={PAUSE_MS}")
+    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    hog_mib = hog_past_free(vm)
+    vm.check(f"hog {hog_mib} {WINDOW_S + 60} >/tmp/hog.out 2>&1 &")
+    deadline = time.monotonic() + 600
+    while f"touched {hog_mib}" not in vm.run("cat /tmp/hog.out")[1]:
+        assert time.monotonic() < deadline, vm.run("cat /tmp/hog.out")[1]
+        time.sleep(1)
+    start = counters(vm)
+    time.sleep(WINDOW_S)
+    end = counters(vm)
+    cycles = end["pressure_cycles"] - start["pressure_cycles"]
+    assert cycles <= 4, (start, end)
+    assert end["oom_calls"] == 0, end
