@@ -1,4 +1,5 @@
 """Building the project's modules for a kernel, and the static guest tools."""
+import fcntl
 import filecmp
 import hashlib
 import os
@@ -6,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import cache_dir, checkout_dir
 from .chroot import ensure_chroot, in_chroot, using
 from .commands import run
 from .kernels import Kernel
@@ -24,13 +25,16 @@ def build_modules(kernel: Kernel, srcdir: Path) -> Path:
     Project modules end up at the top of the returned directory, test modules in
     its tests/modules/.
     """
-    top = cache_dir("build", kernel.release)
-    tree = cache_dir("build", kernel.release, "src")
-    sync_tree(srcdir, tree, manifest=top / "manifest")
-    make = BUILDERS[kernel.spec.builder]
-    make(kernel, tree, top / "make.log")
-    if (tree / "tests" / "modules" / "Makefile").exists():
-        make(kernel, tree / "tests" / "modules", top / "make-tests.log")
+    top = checkout_dir("build", kernel.release)
+    tree = checkout_dir("build", kernel.release, "src")
+    # One build at a time in a tree: a benchmark and a test run may share it.
+    with open(top / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sync_tree(srcdir, tree, manifest=top / "manifest")
+        make = BUILDERS[kernel.spec.builder]
+        make(kernel, tree, top / "make.log")
+        if (tree / "tests" / "modules" / "Makefile").exists():
+            make(kernel, tree / "tests" / "modules", top / "make-tests.log")
     return tree
 
 
@@ -49,7 +53,7 @@ def _make_in_chroot(kernel: Kernel, directory: Path, log: Path):
     """
     root = ensure_chroot(kernel.spec.chroot_suite, kernel.toolchain)
     make_vars = [f"{key}={value}" for key, value in kernel.env.items()]
-    build_top = cache_dir("build", kernel.release)
+    build_top = checkout_dir("build", kernel.release)
     with using(kernel.spec.chroot_suite):
         in_chroot(root, ["make", f"-j{os.cpu_count()}", f"KDIR={kernel.kdir}", *make_vars],
                   binds=[(kernel.top, False), (build_top, True)], cwd=directory, log=log)

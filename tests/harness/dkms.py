@@ -13,7 +13,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import checkout_dir
 from .chroot import ensure_chroot, in_chroot, using
 from .kernels import Kernel
 
@@ -40,7 +40,7 @@ class Dkms:
 
         Its output goes to the log <kernel>-dkms-<step>.log.
         """
-        log = cache_dir("logs") / f"{self.kernel.name}-dkms-{step}.log"
+        log = checkout_dir("logs") / f"{self.kernel.name}-dkms-{step}.log"
         return in_chroot(self.root, list(cmd), binds=[(self.kernel.top, False),
                                                       (self.repo, False)],
                          cwd=self.repo, log=log)
@@ -94,7 +94,7 @@ def guest_copy(module: Path) -> Path:
     """A module file busybox insmod can load: .ko.xz decompressed, signature kept."""
     if not module.name.endswith(".xz"):
         return module
-    target = cache_dir("build", "dkms") / module.name.removesuffix(".xz")
+    target = checkout_dir("build", "dkms") / module.name.removesuffix(".xz")
     target.write_bytes(lzma.decompress(module.read_bytes()))
     return target
 

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import checkout_dir
 from .kernels import Kernel
 from .qemu import HOST, Qemu
 from .qmp import QMP, QMPClosed
@@ -41,7 +41,7 @@ class VM:
         # Unix socket paths must stay short, so not under the cache.
         self.tmpdir = Path(tempfile.mkdtemp(prefix="balloon-ext-"))
         qmp_socket = self.tmpdir / "qmp.sock"
-        logs = cache_dir("logs")
+        logs = checkout_dir("logs")
         self.console_log_path = logs / f"{name}.console.log"
         self.qemu_log_path = logs / f"{name}.qemu.log"
         args = ["-machine", "q35", "-accel", "tcg,thread=multi",
