@@ -6,16 +6,21 @@
  * back while reclaim runs, before the OOM killer is near, as in the 2012
  * auto-ballooning RFC. That RFC's trap, the "busy no-op" reported in 2020,
  * is the driver inflating again into the memory reclaim just freed, so
- * that reclaim deflates it again. Two rules keep it out:
+ * that reclaim deflates it again. Three rules keep it out:
  *  - the shrinker never deflates for the driver's own inflation
  *    allocations (vb->filler);
+ *  - it deflates only while MemAvailable is below a sixteenth of RAM:
+ *    while page cache can still be reclaimed, that goes first, and
+ *    dropping caches (drop_slab() calls every shrinker) leaves the
+ *    balloon alone;
  *  - any deflate under pressure, auto or OOM, pauses re-inflation for
  *    pressure_pause_ms, doubled each time pressure comes back within two
- *    pauses, up to ten minutes. The host sees the smaller balloon in
+ *    pauses of inflation resuming, up to ten minutes. The host sees the smaller balloon in
  *    `actual` meanwhile and may lower its target; if it does not, the
  *    driver inflates toward it again once the pause is over.
  */
 #include <linux/jiffies.h>
+#include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/sched.h>
 
@@ -52,18 +57,23 @@ static const struct kernel_param_ops vbe_pause_ms_ops = {
 module_param_cb(pressure_pause_ms, &vbe_pause_ms_ops, &pressure_pause_ms, 0644);
 MODULE_PARM_DESC(pressure_pause_ms, "After a deflate under memory pressure, inflate again no sooner than this (ms, default 10000; doubles while pressure recurs)");
 
+/*
+ * A deflate under pressure: no inflation for a pause from now. Pressure
+ * during a pause restarts it; pressure soon after it ended (within two
+ * pauses) means inflating again brought it back, so the next pause is
+ * twice as long. Pressure after a quiet spell starts again from the base.
+ */
 void vbe_pause_inflation(struct vbe *vb)
 {
 	unsigned long now = jiffies, pause;
 
 	spin_lock(&vb->pause_lock);
 	pause = vb->pause;
-	if (pause && time_before(now, vb->last_pressure + 2 * pause))
-		pause = min(2 * pause, msecs_to_jiffies(VBE_PAUSE_MAX_MS));
-	else
+	if (!pause || time_after(now, vb->resume_at + 2 * pause))
 		pause = msecs_to_jiffies(READ_ONCE(pressure_pause_ms));
+	else if (time_after_eq(now, vb->resume_at))
+		pause = min(2 * pause, msecs_to_jiffies(VBE_PAUSE_MAX_MS));
 	vb->pause = pause;
-	vb->last_pressure = now;
 	vb->resume_at = now + pause;
 	spin_unlock(&vb->pause_lock);
 	WRITE_ONCE(vb->pressure_deflated, true);
@@ -85,12 +95,18 @@ unsigned long vbe_inflation_paused(struct vbe *vb)
 	return left;
 }
 
+/* Only this short of memory is pressure the balloon should give way to. */
+static bool vbe_memory_short(void)
+{
+	return si_mem_available() < (long)(totalram_pages() / 16);
+}
+
 static unsigned long vbe_auto_count(struct shrinker *s, struct shrink_control *sc)
 {
 	struct vbe *vb = bext_shrinker_priv(s);
 
 	/* Reclaim for our own inflation must not deflate us. */
-	if (current == READ_ONCE(vb->filler))
+	if (current == READ_ONCE(vb->filler) || !vbe_memory_short())
 		return 0;
 	return READ_ONCE(vb->num_pages) / VBE_PAGES_PER_PAGE;
 }
@@ -107,6 +123,8 @@ static unsigned long vbe_auto_scan(struct shrinker *s, struct shrink_control *sc
 	if (!mutex_trylock(&vb->lock))
 		return SHRINK_STOP;
 	mutex_unlock(&vb->lock);
+	if (!vbe_memory_short())
+		return SHRINK_STOP;
 
 	want = max_t(unsigned long, sc->nr_to_scan * VBE_PAGES_PER_PAGE,
 		     VBE_AUTO_MIN_PAGES);

@@ -101,9 +101,8 @@ struct vbe {
 	/* Memory pressure (pressure.c): no re-inflation until resume_at. */
 	struct shrinker *auto_shrinker;	/* auto_deflate=1 only */
 	struct task_struct *filler;	/* allocating for inflation right now */
-	spinlock_t pause_lock;		/* protects pause, last_pressure, resume_at */
+	spinlock_t pause_lock;		/* protects pause, resume_at */
 	unsigned long pause;		/* jiffies; 0 before any pressure */
-	unsigned long last_pressure;
 	unsigned long resume_at;
 	bool pressure_deflated;		/* since the last inflation */
 	struct delayed_work resume_work;
