@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """Build what the benchmark guest needs and boot it, again if it dies.
 
-The modules are built from the working tree, like the tests build them, but
-in a build folder of the benchmark's own: the test suite may be building in
-its folder at the same time, and two makes in one tree spoil each other.
+The modules are built from the working tree by the tests' own build
+function, in the same per-checkout build folder: it takes a lock, so a test
+run building at the same time waits rather than spoiling the tree.
 """
 import hashlib
 import time
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness_path import BENCH, REPO  # first: makes the test harness importable
 from harness import timing
-from harness.build import BUILDERS, build_hog, prepare_toolchain, sync_tree
+from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.cache import cache_dir
 from harness.commands import run
 from harness.guest import DEFAULT_KERNEL_MODULES, boot_vm
@@ -23,16 +23,6 @@ GUEST_MEM = "4G"
 RAM = 4 << 30
 # No free page reporting or hinting: they would run beside the measured work.
 BALLOON_DEVICE = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on"
-
-
-def build_modules(kernel: Kernel) -> Path:
-    """The project's modules from the working tree, in bench-build/<release>/src."""
-    prepare_toolchain(kernel)
-    top = cache_dir("bench-build", kernel.release)
-    tree = cache_dir("bench-build", kernel.release, "src")
-    sync_tree(REPO, tree, manifest=top / "manifest")
-    BUILDERS[kernel.spec.builder](kernel, tree, top / "make.log")
-    return tree
 
 
 def build_meminfo_bench() -> Path:
@@ -49,7 +39,8 @@ def build_meminfo_bench() -> Path:
 def guest_files(kernel: Kernel) -> dict[str, Path]:
     """Our two modules in /ext/, the hog and meminfo-bench in /bin/."""
     with timing.stage(f"build modules {kernel.name}"):
-        built = build_modules(kernel)
+        prepare_toolchain(kernel)
+        built = build_modules(kernel, REPO)
     with timing.stage("build guest tools"):
         hog, meminfo_bench = build_hog(REPO), build_meminfo_bench()
     files = {f"/ext/{name}": built / name for name in ("balloon_core.ko",
