@@ -93,9 +93,11 @@ def frag_lines(summary: dict, opts) -> list[str]:
 
 
 def meminfo_lines(summary: dict, opts) -> list[str]:
-    lines = [row(f"/proc/meminfo read ({opts.meminfo_reads} reads)", "ns/read")]
+    lines = [row(f"/proc/meminfo read ({opts.meminfo_reads} reads)", "best batch",
+                 "average")]
     for state in ("without", "with"):
-        lines.append(row(f"{state} balloon_core", cell(summary.get(state), "ns", "{:.0f}")))
+        lines.append(row(f"{state} balloon_core", cell(summary.get(state), "ns", "{:.0f}"),
+                         cell(summary.get(f"{state}_mean"), "ns", "{:.0f}")))
     pct = summary.get("overhead_pct")
     lines.append(row("hook overhead", "not measured" if pct is None else f"{pct:+.1f} %"))
     return lines
