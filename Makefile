@@ -5,6 +5,8 @@
 #   make check [KERNELS=...]  run the tests in QEMU guests (installs what it needs);
 #                             every supported kernel, or e.g. KERNELS="6.1 7.x"
 #   make demo                 boot a guest and show the balloon values everywhere
+#   make bench [BENCH_ARGS=]  in-tree virtio_balloon against ours, side by side in
+#                             one guest (bench/README.md); writes bench/results/
 #   make lint                 checkpatch --strict, sparse and a W=1 build
 #   make dkms-install         install from this checkout with DKMS (as root;
 #                             KERNELRELEASE=<ver> for another installed kernel)
@@ -52,6 +54,9 @@ check: deps
 demo: deps
 	/usr/bin/python3 tests/demo.py
 
+bench:
+	bench/run $(BENCH_ARGS)
+
 lint:
 	scripts/install-deps.sh lint
 	scripts/lint.sh
@@ -62,4 +67,4 @@ dkms-install:
 dkms-remove:
 	packaging/dkms-remove.sh
 
-.PHONY: all modules kdir-exists clean deps check demo lint dkms-install dkms-remove
+.PHONY: all modules kdir-exists clean deps check demo bench lint dkms-install dkms-remove

@@ -30,23 +30,15 @@ class KernelSpec:
     append: str = ""  # kernel command line the guests of this kernel need (conftest adds it)
 
 
-# 7.x under TCG: about one boot in six died with "Oops: int3" at
-# sched_clock_cpu+0x8 when the __sched_clock_stable static key was switched on
-# ("sched_clock: Marking stable") while the other vCPU ran its timer interrupt
-# through that site. tsc=unstable keeps sched_clock unstable from the start, so
-# that key is never patched. 6.12 and older never showed it.
-TCG_7X = "tsc=unstable"
-
 KERNELS = {
     # Built with gcc-10; the host's gcc-12 builds modules that load fine.
     "5.10": KernelSpec(apt="bullseye", suite="bullseye", env={"CC": "gcc-12"}),
     "6.1": KernelSpec(apt="bookworm", suite="bookworm"),
     "6.12": KernelSpec(apt="trixie", suite="trixie", builder="chroot", chroot_suite="trixie"),
-    "7.x": KernelSpec(apt="sid", suite="sid", builder="chroot", chroot_suite="sid",
-                      append=TCG_7X),
+    "7.x": KernelSpec(apt="sid", suite="sid", builder="chroot", chroot_suite="sid"),
     # Built in trixie with gcc-14, so it builds in the trixie chroot.
     "7.x-bpo": KernelSpec(apt="trixie-backports", suite="trixie", builder="chroot",
-                          chroot_suite="trixie", append=TCG_7X),
+                          chroot_suite="trixie"),
 }
 # Tested only when its kernel is not the same upstream version as sid's (conftest).
 BACKPORTS = "7.x-bpo"
