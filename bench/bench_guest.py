@@ -5,15 +5,12 @@ The modules are built from the working tree by the tests' own build
 function, in the same per-checkout build folder: it takes a lock, so a test
 run building at the same time waits rather than spoiling the tree.
 """
-import hashlib
 import time
 from pathlib import Path
 
 from harness_path import BENCH, REPO  # first: makes the test harness importable
 from harness import timing
-from harness.build import build_hog, build_modules, prepare_toolchain
-from harness.cache import cache_dir
-from harness.commands import run
+from harness.build import build_hog, build_modules, build_static, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, boot_vm
 from harness.kernels import Kernel
 
@@ -27,13 +24,7 @@ BALLOON_DEVICE = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on"
 
 def build_meminfo_bench() -> Path:
     """bench/meminfo-bench.c as a static binary, rebuilt only when the source changes."""
-    digest = hashlib.sha256(MEMINFO_BENCH_C.read_bytes()).hexdigest()[:16]
-    binary = cache_dir("build", "guest") / f"meminfo-bench-{digest}"
-    if not binary.exists():
-        partial = binary.with_suffix(".partial")
-        run(["gcc", "-static", "-O2", "-Wall", "-o", str(partial), str(MEMINFO_BENCH_C)])
-        partial.rename(binary)
-    return binary
+    return build_static(MEMINFO_BENCH_C)
 
 
 def guest_files(kernel: Kernel) -> dict[str, Path]:

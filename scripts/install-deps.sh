@@ -1,18 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# install-deps.sh [lint]
+# install-deps.sh [lint|bench]
 #
 # Install the Debian packages that make check and make demo need (and with
-# "lint", what make lint needs too). Only missing packages are installed, so
-# a prepared machine pays one dpkg-query.
+# "lint" or "bench", what make lint or bench/run needs too). Only missing
+# packages are installed, so a prepared machine pays one dpkg-query.
 set -eu
 
 # wget, the archive keyring and util-linux (unshare) make and use the build
 # chroots of 6.12 and 7.x (tests/harness/chroot.py).
 pkgs="qemu-system-x86 busybox-static python3-pytest build-essential bc flex
 bison libelf-dev cpio xz-utils zstd kmod wget debian-archive-keyring util-linux"
-[ "${1:-}" = lint ] && pkgs="$pkgs sparse linux-headers-amd64 perl"
+case "${1:-}" in
+lint) pkgs="$pkgs sparse linux-headers-amd64 perl" ;;
+bench) pkgs="$pkgs python3-matplotlib" ;;
+"") ;;
+*) echo "usage: $0 [lint|bench]" >&2; exit 2 ;;
+esac
 
 missing=
 for p in $pkgs; do

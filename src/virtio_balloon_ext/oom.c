@@ -19,26 +19,10 @@
 #define VBE_OOM_MB_MAX		4096
 
 static unsigned int oom_deflate_mb = VBE_OOM_MB_DEFAULT;
-
-static int vbe_set_oom_deflate_mb(const char *val, const struct kernel_param *kp)
-{
-	unsigned int mb;
-	int err = kstrtouint(val, 0, &mb);
-
-	if (err || mb < 1 || mb > VBE_OOM_MB_MAX) {
-		pr_err("oom_deflate_mb: '%s' is not a number of MiB from 1 to %u\n",
-		       val, VBE_OOM_MB_MAX);
-		return -EINVAL;
-	}
-	WRITE_ONCE(oom_deflate_mb, mb);
-	return 0;
-}
-
-static const struct kernel_param_ops vbe_oom_deflate_mb_ops = {
-	.set = vbe_set_oom_deflate_mb,
-	.get = param_get_uint,
+static struct vbe_uint_range oom_deflate_mb_range = {
+	.value = &oom_deflate_mb, .min = 1, .max = VBE_OOM_MB_MAX, .unit = "MiB",
 };
-module_param_cb(oom_deflate_mb, &vbe_oom_deflate_mb_ops, &oom_deflate_mb, 0644);
+module_param_cb(oom_deflate_mb, &vbe_range_ops, &oom_deflate_mb_range, 0644);
 MODULE_PARM_DESC(oom_deflate_mb, "MiB given back per OOM notifier call with DEFLATE_ON_OOM (1-4096, default 64; the in-tree driver gives 1)");
 
 /* Give back up to @pages 4 KiB pages; returns the guest pages freed. */

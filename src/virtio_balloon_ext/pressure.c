@@ -35,26 +35,10 @@ module_param(auto_deflate, bool, 0444);
 MODULE_PARM_DESC(auto_deflate, "Give balloon pages back under memory pressure, before OOM (needs DEFLATE_ON_OOM; default off)");
 
 static unsigned int pressure_pause_ms = 10 * MSEC_PER_SEC;
-
-static int vbe_set_pause_ms(const char *val, const struct kernel_param *kp)
-{
-	unsigned int ms;
-	int err = kstrtouint(val, 0, &ms);
-
-	if (err || ms > VBE_PAUSE_MAX_MS) {
-		pr_err("pressure_pause_ms: '%s' is not a number of ms from 0 to %lu\n",
-		       val, VBE_PAUSE_MAX_MS);
-		return -EINVAL;
-	}
-	WRITE_ONCE(pressure_pause_ms, ms);
-	return 0;
-}
-
-static const struct kernel_param_ops vbe_pause_ms_ops = {
-	.set = vbe_set_pause_ms,
-	.get = param_get_uint,
+static struct vbe_uint_range pressure_pause_ms_range = {
+	.value = &pressure_pause_ms, .min = 0, .max = VBE_PAUSE_MAX_MS, .unit = "ms",
 };
-module_param_cb(pressure_pause_ms, &vbe_pause_ms_ops, &pressure_pause_ms, 0644);
+module_param_cb(pressure_pause_ms, &vbe_range_ops, &pressure_pause_ms_range, 0644);
 MODULE_PARM_DESC(pressure_pause_ms, "After a deflate under memory pressure, inflate again no sooner than this (ms, default 10000; doubles while pressure recurs)");
 
 /*

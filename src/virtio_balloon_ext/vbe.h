@@ -158,6 +158,17 @@ long vbe_inflated_kb(const struct vbe *vb);
 int vbe_migratepage(struct balloon_dev_info *info, struct page *newpage,
 		    struct page *page, enum migrate_mode mode);
 
+/*
+ * params.c: a number parameter with a range, for module_param_cb(). Not
+ * const: kernel_param.arg is a plain pointer up to 5.10.
+ */
+struct vbe_uint_range {
+	unsigned int *value;
+	unsigned int min, max;
+	const char *unit;	/* for the log line refusing a bad value */
+};
+extern const struct kernel_param_ops vbe_range_ops;
+
 /* oom.c */
 int vbe_oom_register(struct vbe *vb);
 void vbe_oom_unregister(struct vbe *vb);

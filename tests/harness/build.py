@@ -87,13 +87,17 @@ def sync_tree(srcdir: Path, dest: Path, manifest: Path):
     manifest.write_text("\n".join(files) + "\n")
 
 
-def build_hog(srcdir: Path) -> Path:
-    """tests/guest/hog.c as a static binary, rebuilt only when the source changes."""
-    source = srcdir / "tests" / "guest" / "hog.c"
+def build_static(source: Path) -> Path:
+    """A C file as a static binary for guests, rebuilt only when the source changes."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    binary = cache_dir("build", "guest") / f"hog-{digest}"
+    binary = cache_dir("build", "guest") / f"{source.stem}-{digest}"
     if not binary.exists():
         partial = binary.with_suffix(".partial")
         run(["gcc", "-static", "-O2", "-Wall", "-o", str(partial), str(source)])
         partial.rename(binary)
     return binary
+
+
+def build_hog(srcdir: Path) -> Path:
+    """tests/guest/hog.c, the memory hog, as a static binary."""
+    return build_static(srcdir / "tests" / "guest" / "hog.c")
