@@ -167,6 +167,7 @@ struct vbe_uint_range {
 	unsigned int min, max;
 	const char *unit;	/* for the log line refusing a bad value */
 };
+
 extern const struct kernel_param_ops vbe_range_ops;
 
 /* oom.c */
