@@ -11,8 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a build machine
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"in-tree": "#8c8c8c", "ext": "#1f77b4", "floor": "#c7c7c7", "without": "#8c8c8c",
-          "with": "#1f77b4"}
+COLORS = {"in-tree": "#8c8c8c", "ext": "#1f77b4", "ext-auto": "#2ca02c", "floor": "#c7c7c7",
+          "without": "#8c8c8c", "with": "#1f77b4"}
 
 
 def bars(ax, groups: list[str], series: dict[str, list[dict | None]], ylabel: str,
@@ -62,17 +62,15 @@ def rate_panel(ax, configs: dict, direction: str):
 
 
 def oom_panel(ax, configs: dict):
-    """Hog time: the pooled floor, then each driver with the balloon full."""
-    groups, series = [], {"floor": [], "in-tree": [], "ext": []}
-    for config, data in configs.items():
-        oom = data.get("summary", {}).get("oom")
-        if not oom:
-            continue
-        groups.append(config)
-        series["floor"].append(oom.get("floor"))
-        for driver in ("in-tree", "ext"):
-            series[driver].append(oom.get("drivers", {}).get(driver, {}).get("balloon"))
-    bars(ax, groups, series, "seconds until the hog is done")
+    """Hog time: the pooled floor, then every driver of the OOM part with the balloon full."""
+    ooms = {config: data["summary"]["oom"] for config, data in configs.items()
+            if data.get("summary", {}).get("oom")}
+    drivers = dict.fromkeys(d for oom in ooms.values() for d in oom.get("drivers", {}))
+    series = {"floor": [oom.get("floor") for oom in ooms.values()]}
+    for driver in drivers:
+        series[driver] = [oom.get("drivers", {}).get(driver, {}).get("balloon")
+                          for oom in ooms.values()]
+    bars(ax, list(ooms), series, "seconds until the hog is done")
     ax.set_title("OOM recovery: hog time (lower is better)", fontsize=9)
 
 

@@ -8,14 +8,20 @@ guest there and read what the measurements need.
 import re
 import time
 
-import harness_path  # noqa: F401  (makes the test harness importable)
-from virtio_guest import MiB, device, unload_all
+import harness_path  # makes the test harness importable: wanted for that alone
+from virtio_guest import DEBUGFS, MiB, device, unload_all, vb_debugfs
 
-# The two drivers compared; the key is the name used in results and tables.
+del harness_path
+
+EXT_LOAD = "insmod /ext/balloon_core.ko && insmod /ext/virtio_balloon_ext.ko"
+# The drivers compared; the key is the name used in results and tables. "check",
+# if any, must succeed once the driver is bound: it proves the variant is on.
 DRIVERS = {
     "in-tree": {"module": "virtio_balloon", "load": "modprobe virtio_balloon"},
-    "ext": {"module": "virtio_balloon_ext",
-            "load": "insmod /ext/balloon_core.ko && insmod /ext/virtio_balloon_ext.ko"},
+    "ext": {"module": "virtio_balloon_ext", "load": EXT_LOAD},
+    # The shrinker gives pages back during reclaim, before the OOM notifier.
+    "ext-auto": {"module": "virtio_balloon_ext", "load": f"{EXT_LOAD} auto_deflate=1",
+                 "check": f"grep -qx 'auto_deflate: on' {DEBUGFS}"},
 }
 CORE_LOAD = "insmod /ext/balloon_core.ko"
 # query-balloon is cheap; 25 ms keeps a 1 s deflate's error at a few percent.
@@ -33,7 +39,7 @@ def bound_driver(vm) -> str:
 
 
 def use_driver(vm, name: str, ram: int, timeout: float = 600):
-    """Unload both drivers, empty the balloon, load `name` and check it is bound.
+    """Unload every driver, empty the balloon, load `name` and check it is bound (and on).
 
     The target goes to the full RAM first: a driver that binds reads the
     host's target at once, and must not start from an old one.
@@ -44,6 +50,8 @@ def use_driver(vm, name: str, ram: int, timeout: float = 600):
     bound = bound_driver(vm)
     if bound != DRIVERS[name]["module"]:
         raise RuntimeError(f"loaded {name}, but the balloon is bound to {bound}")
+    if "check" in DRIVERS[name]:
+        vm.check(DRIVERS[name]["check"])
     wait_actual(vm, ram, timeout)
 
 
@@ -115,6 +123,17 @@ def vmstat(vm) -> dict[str, int]:
     out = vm.check("cat /proc/vmstat")
     return {k: int(v) for k, v in (line.split() for line in out.splitlines()
                                    if len(line.split()) == 2)}
+
+
+def pressure_deflated_pages(vm, driver: str) -> dict[str, int]:
+    """Pages ours gave back since it bound, by "auto" (shrinker) and "oom" (notifier).
+
+    Empty for the in-tree driver, which keeps no such counters.
+    """
+    if DRIVERS[driver]["module"] != "virtio_balloon_ext":
+        return {}
+    counters = vb_debugfs(vm)
+    return {source: int(counters[f"{source}_deflated_pages"]) for source in ("auto", "oom")}
 
 
 def clear_dmesg(vm):

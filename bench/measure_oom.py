@@ -4,7 +4,10 @@
 The balloon holds 3 GiB of the 4 GiB guest; then the hog touches 2 GiB, which
 only the balloon can supply. "balloon" runs time that hog; "floor" runs do
 the same but the host deflates the balloon back to full size first, so they
-time the hog alone. A driver's OOM overhead is its median minus its floor.
+time the hog alone. A driver's OOM overhead is its median minus the floor.
+The drivers are --oom-drivers: by default in-tree, ext and ext-auto (ext
+with auto_deflate=1, whose shrinker gives pages back before the OOM
+notifier is called); ours also say how much each of the two gave back.
 After the hog, the host's target still says 3 GiB, so a driver may inflate
 again: how much it holds right after and a few seconds later is recorded,
 then the target goes back to the full RAM before the next run.
@@ -19,13 +22,16 @@ import re
 import time
 
 from bench_guest import RAM
-from guest_ops import (ballooned_mib, clear_dmesg, killed_processes, move_balloon,
-                       use_driver, vmstat)
+from guest_ops import (DRIVERS, ballooned_mib, clear_dmesg, killed_processes, move_balloon,
+                       pressure_deflated_pages, use_driver, vmstat)
 from stats import by_key, summary
 from trial import alternating, attempt, describe
 
 MiB = 1 << 20
 MODES = ("balloon", "floor")
+# Medians kept of each mode's runs: MiB out of the balloon during the hog, in all
+# (vmstat's balloon_deflate) and, for ours, by the shrinker and the OOM notifier.
+DEFLATED = ("deflated_mib", "auto_deflated_mib", "oom_deflated_mib")
 HOG_MARK = re.compile(r"@@hog ([\d.]+) ([\d.]+) (\d+)@@")
 
 
@@ -58,12 +64,15 @@ def measure_one(vm, record: dict, opts):
     record["ballooned_before_mib"] = ballooned_mib(vm, RAM)
     clear_dmesg(vm)
     before = vmstat(vm)
+    ours_before = pressure_deflated_pages(vm, record["driver"])
     run_hog(vm, record, opts.hog_mib, opts.hog_timeout)
     record["ballooned_after_mib"] = ballooned_mib(vm, RAM)
     after = vmstat(vm)
+    for source, pages in pressure_deflated_pages(vm, record["driver"]).items():
+        record[f"{source}_deflated_mib"] = (pages - ours_before[source]) * 4096 // MiB
     record["oom_kills"] = after.get("oom_kill", 0) - before.get("oom_kill", 0)
     record["killed"] = killed_processes(vm)
-    # balloon_deflate counts 4 KiB pages leaving the balloon (both drivers use the core).
+    # balloon_deflate counts 4 KiB pages leaving the balloon (every driver uses the core).
     record["deflated_mib"] = (after.get("balloon_deflate", 0)
                               - before.get("balloon_deflate", 0)) * 4096 // MiB
     time.sleep(opts.reinflate_watch)
@@ -72,10 +81,10 @@ def measure_one(vm, record: dict, opts):
 
 
 def run(guest, opts, trials: list[dict]):
-    """Each repetition: every driver's balloon run, then every driver's floor."""
+    """Each repetition: every OOM driver's balloon run, then every one's floor."""
     for rep in range(opts.reps):
         for mode in MODES:
-            for driver in alternating(opts.drivers, rep):
+            for driver in alternating(opts.oom_drivers, rep):
                 record = {"rep": rep + 1, "driver": driver, "mode": mode}
                 attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
                 if record["ok"]:
@@ -95,7 +104,8 @@ def mode_summary(group: list[dict]) -> dict:
     entry["hog_not_done"] = sum(not t["hog_done"] for t in measured)
     entry["oom_kills"] = sum(t["oom_kills"] for t in measured)
     entry["killed"] = sorted({name for t in measured for name in t["killed"]})
-    entry["deflated_mib"] = summary([t["deflated_mib"] for t in measured]).get("median")
+    for field in DEFLATED:  # the in-tree driver's runs have only the first
+        entry[field] = summary([t[field] for t in measured if field in t]).get("median")
     entry["ballooned_after_mib"] = [t["ballooned_after_mib"] for t in measured]
     entry["ballooned_later_mib"] = [t["ballooned_later_mib"] for t in measured]
     return entry
@@ -116,9 +126,11 @@ def summarize(trials: list[dict]) -> dict:
     Times are over the runs whose hog finished; a killed hog has no time to
     finish, so it is counted in oom_kills and hog_not_done instead. The
     floor does not involve the driver (its balloon is empty), so the
-    overhead is taken against the floor runs of both drivers together,
-    twice the samples of either; each driver's own floor is kept beside it.
+    overhead is taken against the floor runs of all drivers together,
+    as many times the samples of one as there are drivers; each driver's
+    own floor is kept beside it. Drivers come in the order of DRIVERS.
     """
+    trials = sorted(trials, key=lambda t: list(DRIVERS).index(t["driver"]))
     result = {driver: {mode: mode_summary(group)}
               for (driver, mode), group in by_key(trials, ("driver", "mode")).items()
               if mode == "balloon"}

@@ -7,8 +7,9 @@ measured ("2/3"), and one where none did says "not measured", never a number.
 import json
 from pathlib import Path
 
+# The inflate and frag tables' columns; the OOM table has one per driver that ran.
 DRIVERS = ("in-tree", "ext")
-WIDTH = (40, 32, 32, 12)
+LABEL_WIDTH, CELL_WIDTH = 40, 32
 
 
 def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
@@ -26,8 +27,8 @@ def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
 
 
 def row(label: str, *cells) -> str:
-    columns = (label,) + cells
-    return "  " + "".join(str(c).ljust(w) for c, w in zip(columns, WIDTH)).rstrip()
+    return "  " + (label.ljust(LABEL_WIDTH)
+                   + "".join(str(c).ljust(CELL_WIDTH) for c in cells)).rstrip()
 
 
 def speedup(ext: dict | None, stock: dict | None, field: str) -> str:
@@ -53,31 +54,49 @@ def measured(entry: dict | None) -> bool:
     return bool(entry and entry.get("measured"))
 
 
+def per_driver(modes: dict, mode: str, text) -> list[str]:
+    """text(summary) for each driver whose `mode` runs measured, "-" for the others."""
+    return [text(m[mode]) if measured(m.get(mode)) else "-" for m in modes.values()]
+
+
+def by_source(entry: dict) -> str:
+    """MiB ours gave back by shrinker / by OOM notifier; "-" for in-tree, which cannot say."""
+    if entry.get("auto_deflated_mib") is None:
+        return "-"
+    return f"{entry['auto_deflated_mib']} / {entry['oom_deflated_mib']} MiB"
+
+
+def overhead_ratios(over: dict) -> list[str]:
+    """Each of ours' overhead over in-tree's, where in-tree's is above the noise."""
+    stock = over.get("in-tree") and over["in-tree"]["median"]
+    return [f"{o['median'] / stock:.2f}x" if d != "in-tree" and o and stock and stock > 0
+            else "" for d, o in over.items()]
+
+
 def oom_lines(summary: dict, opts) -> list[str]:
-    drivers = summary.get("drivers", {})
-    modes = {d: drivers.get(d, {}) for d in DRIVERS}
+    """A column per driver that ran, in-tree first; ours' overhead as a ratio to in-tree's."""
+    modes = summary.get("drivers", {})
     lines = [row(f"OOM: hog {opts.hog_mib} MiB, {opts.oom_balloon_mib} MiB ballooned",
-                 *DRIVERS, "ext/in-tree")]
+                 *modes)]
     for mode in ("balloon", "floor"):
-        lines.append(row(f"hog time, {mode}", *(cell(modes[d].get(mode), "s") for d in DRIVERS)))
-        lines.append(row("  OOM kills / hog not done", *(
-            f"{modes[d][mode]['oom_kills']} / {modes[d][mode]['hog_not_done']}"
-            if measured(modes[d].get(mode)) else "-" for d in DRIVERS)))
-    lines.append(row("floor, both drivers' runs", cell(summary.get("floor"), "s")))
-    over = {d: modes[d].get("overhead") for d in DRIVERS}
-    stock = over["in-tree"] and over["in-tree"]["median"]
+        lines.append(row(f"hog time, {mode}", *(cell(m.get(mode), "s") for m in modes.values())))
+        lines.append(row("  OOM kills / hog not done", *per_driver(
+            modes, mode, lambda e: f"{e['oom_kills']} / {e['hog_not_done']}")))
+    lines.append(row("floor, all drivers' runs", cell(summary.get("floor"), "s")))
+    over = {d: m.get("overhead") for d, m in modes.items()}
     lines.append(row("overhead (median - floor)",
                      *(cell(dict(o, n=1, attempted=1), "s", "{:+.2f}") if o else "not measured"
-                       for o in over.values()),
-                     f"{over['ext']['median'] / stock:.2f}x"
-                     if over["ext"] and stock and stock > 0 else ""))
-    lines.append(row("  deflated during the hog", *(
-        f"{modes[d]['balloon']['deflated_mib']} MiB" if measured(modes[d].get("balloon"))
-        else "-" for d in DRIVERS)))
-    lines.append(row("  held right after / later", *(
-        f"{modes[d]['balloon']['ballooned_after_mib']} / "
-        f"{modes[d]['balloon']['ballooned_later_mib']} MiB"
-        if measured(modes[d].get("balloon")) else "-" for d in DRIVERS)))
+                       for o in over.values())))
+    if any(overhead_ratios(over)):
+        lines.append(row("  overhead / in-tree's", *overhead_ratios(over)))
+    lines.append(row("  deflated during the hog",
+                     *per_driver(modes, "balloon", lambda e: f"{e['deflated_mib']} MiB")))
+    if any(m.get("balloon", {}).get("auto_deflated_mib") is not None for m in modes.values()):
+        lines.append(row("    by shrinker / OOM notifier",
+                         *per_driver(modes, "balloon", by_source)))
+    lines.append(row("  held right after / later", *per_driver(
+        modes, "balloon", lambda e: f"{e['ballooned_after_mib']} / "
+                                    f"{e['ballooned_later_mib']} MiB")))
     return lines
 
 

@@ -2,7 +2,8 @@
 """bench/run: the in-tree virtio_balloon against virtio_balloon_ext on one 4 GiB guest.
 
 One boot per guest configuration (default kernel arguments, init_on_alloc=0);
-in each, the two drivers alternate within every repetition of every part.
+in each, the drivers take turns within every repetition of every part: the
+in-tree one and ext, and in the OOM part also ext-auto (ext with auto_deflate=1).
 Writes a table to the terminal and to <out>.txt, the results to <out>.json
 and a chart to <out>.png. Run with Debian's python3 (bench/run does).
 """
@@ -33,14 +34,16 @@ PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
 # What the numbers mean, kept in the JSON beside them.
 METHOD = {
-    "order": "drivers alternate within each repetition, order reversed every other one",
+    "order": "drivers take turns within each repetition, the order rotated by one place "
+             "every repetition (A B, B A; A B C, B C A, C A B)",
     "prime": "after each boot, one balloon cycle over all free memory but --prime-margin-mib, "
              "so no measured run finds host memory that QEMU never discarded",
     "inflate": "seconds from the QMP balloon command until query-balloon's actual equals "
                "the target (polled every --poll s); rate = size / median time",
     "oom": "guest-clock seconds of `hog N` with the balloon holding --oom-balloon-mib "
            "(deflate-on-oom); floor = the same after the host deflated the balloon again; "
-           "overhead = a driver's median - the median of both drivers' floor runs",
+           "overhead = a driver's median - the median of all drivers' floor runs; "
+           "for ours, MiB given back by the shrinker and by the OOM notifier (debugfs)",
     "frag": "free blocks of order >= 9 (in order-9 units) in DMA32 and Normal after "
             "inflating --frag-mib and deflating to empty",
     "meminfo": "ns per open+read+close of /proc/meminfo (bench/meminfo-bench.c), "
@@ -69,8 +72,11 @@ def parse_args(argv):
                    help=f"comma-separated, of {','.join(PARTS)} (default all)")
     p.add_argument("--configs", type=csv(str, CONFIGS), default=list(CONFIGS),
                    help=f"guest configurations, of {','.join(CONFIGS)} (default both)")
-    p.add_argument("--drivers", type=csv(str, DRIVERS), default=list(DRIVERS),
-                   help="drivers in the order they alternate (default in-tree,ext)")
+    p.add_argument("--drivers", type=csv(str, DRIVERS), default=["in-tree", "ext"],
+                   help="drivers of inflate and frag, in the order they take turns "
+                        "(default in-tree,ext)")
+    p.add_argument("--oom-drivers", type=csv(str, DRIVERS), default=list(DRIVERS),
+                   help=f"drivers of the oom part (default {','.join(DRIVERS)})")
     p.add_argument("--kernel", default="6.1", help="kernel name as in tests (default 6.1)")
     p.add_argument("--sizes", type=csv(int), default=[1024, 2048],
                    help="inflate sizes in MiB (default 1024,2048)")
@@ -127,7 +133,9 @@ def metadata(kernel, opts) -> dict:
         "guest_mem": bench_guest.GUEST_MEM, "guest_smp": 2,
         "balloon_device": bench_guest.BALLOON_DEVICE,
         "drivers": {"in-tree": f"virtio_balloon of {kernel.release}",
-                    "ext": "balloon_core + virtio_balloon_ext built from the working tree"},
+                    "ext": "balloon_core + virtio_balloon_ext built from the working tree",
+                    "ext-auto": "ext loaded with auto_deflate=1 (a shrinker deflates "
+                                "during reclaim, before the OOM notifier)"},
         "method": METHOD,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
     }

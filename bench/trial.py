@@ -43,10 +43,12 @@ def describe(record: dict) -> str:
 
 
 def alternating(items: list, rep: int) -> list:
-    """`items` in order on even repetitions, reversed on odd ones (A B, B A, A B, ...).
+    """`items` rotated by one place every repetition: A B, B A, ... or A B C, B C A, C A B, ...
 
-    Alternating within a repetition already spreads slow drift over both
-    drivers; reversing every other repetition also cancels a steady drift
-    and any cost of going first or second.
+    Alternating within a repetition already spreads slow drift over every
+    driver; rotating the order puts each driver first, second, ... equally
+    often, which cancels a steady drift and any cost of a place in the order
+    over as many repetitions as there are drivers. For two, it reverses.
     """
-    return list(items) if rep % 2 == 0 else list(reversed(items))
+    shift = rep % len(items) if items else 0
+    return list(items[shift:]) + list(items[:shift])
