@@ -180,8 +180,11 @@ class VM:
                                start, timeout, f"end of {cmd!r}")
         if match.group(1) is None:
             self._run("true", 10)  # swallows the new shell's banner
+            # printk stays off the console (loglevel=1): show why the shell died.
+            _, dmesg = self._run("dmesg | tail -n 60", 30)
             raise VMError(f"{self.name}: the guest shell exited during {cmd!r}; init started "
-                          f"a new one, shell state (cwd, variables) is lost")
+                          f"a new one, shell state (cwd, variables) is lost. dmesg tail:\n"
+                          f"{dmesg}")
         with self.cond:
             output = self.console[start:match.start()]
         return int(match.group(1)), output.decode(errors="replace")
