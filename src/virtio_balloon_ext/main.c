@@ -192,9 +192,7 @@ static int vbe_probe(struct virtio_device *vdev)
 	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
 	if (!vb)
 		return -ENOMEM;
-	/* kmalloc, not vmalloc: the host reads the buffers by physical address. */
-	vb->pfns = kmalloc_array(VBE_BATCH_PFNS, sizeof(*vb->pfns), GFP_KERNEL);
-	if (!vb->pfns) {
+	if (vbe_batches_init(vb)) {
 		kfree(vb);
 		return -ENOMEM;
 	}
@@ -245,7 +243,7 @@ err_del_vqs:
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
-	kfree(vb->pfns);
+	vbe_batches_free(vb);
 	kfree(vb);
 	return err;
 }
@@ -269,7 +267,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	vbe_empty(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
-	kfree(vb->pfns);
+	vbe_batches_free(vb);
 	kfree(vb);
 }
 

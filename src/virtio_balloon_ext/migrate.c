@@ -17,14 +17,15 @@ int vbe_migratepage(struct balloon_dev_info *info, struct page *newpage,
 	if (!mutex_trylock(&vb->lock))
 		return -EAGAIN;
 
+	/* With the lock held no batch is in flight: borrow the first. */
 	bext_balloon_migrate_insert(info, newpage, page, !vb->deflate_on_oom);
-	vb->num_pfns = 0;
-	vbe_add_pfns(vb, newpage);
-	vbe_tell_host(vb, vb->vqs[VBE_VQ_INFLATE]);
+	vb->batch[0].num_pfns = 0;
+	vbe_batch_add(vb, &vb->batch[0], newpage);
+	vbe_batch_tell(vb, vb->vqs[VBE_VQ_INFLATE], &vb->batch[0]);
 
-	vb->num_pfns = 0;
-	vbe_add_pfns(vb, page);
-	vbe_tell_host(vb, vb->vqs[VBE_VQ_DEFLATE]);
+	vb->batch[0].num_pfns = 0;
+	vbe_batch_add(vb, &vb->batch[0], page);
+	vbe_batch_tell(vb, vb->vqs[VBE_VQ_DEFLATE], &vb->batch[0]);
 
 	atomic_long_inc(&vb->count.migrated);
 	vbe_report_inflated(vb);

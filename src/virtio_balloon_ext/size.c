@@ -13,13 +13,40 @@
 /* How long to wait for the host before saying in the log that it is late. */
 #define VBE_ACK_WARN_SECS	30
 
-void vbe_add_pfns(struct vbe *vb, struct page *page)
+int vbe_batches_init(struct vbe *vb)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vb->batch); i++) {
+		/* kmalloc, not vmalloc: the host reads them by physical address. */
+		vb->batch[i].pfns = kmalloc_array(VBE_BATCH_PFNS, sizeof(__virtio32),
+						  GFP_KERNEL);
+		if (!vb->batch[i].pfns) {
+			vbe_batches_free(vb);
+			return -ENOMEM;
+		}
+		INIT_LIST_HEAD(&vb->batch[i].pages);
+	}
+	return 0;
+}
+
+void vbe_batches_free(struct vbe *vb)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vb->batch); i++) {
+		kfree(vb->batch[i].pfns);
+		vb->batch[i].pfns = NULL;
+	}
+}
+
+void vbe_batch_add(struct vbe *vb, struct vbe_batch *b, struct page *page)
 {
 	unsigned long pfn = page_to_pfn(page) << (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);
 	unsigned int i;
 
 	for (i = 0; i < VBE_PAGES_PER_PAGE; i++)
-		vb->pfns[vb->num_pfns++] = cpu_to_virtio32(vb->vdev, pfn + i);
+		b->pfns[b->num_pfns++] = cpu_to_virtio32(vb->vdev, pfn + i);
 }
 
 void vbe_ack(struct virtqueue *vq)
@@ -49,25 +76,43 @@ void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs)
 			 bufs, vq->name, VBE_ACK_WARN_SECS);
 }
 
-/*
- * Send vb->pfns on @vq, VBE_PFNS_MAX to a buffer, and wait until the host
- * has used them all. One kick for the lot: the round trip to the host is
- * what costs, not the buffers.
- */
-void vbe_tell_host(struct vbe *vb, struct virtqueue *vq)
+/* Credit each buffer the host has used to its batch; true once @b's are back. */
+static bool vbe_batch_done(struct virtqueue *vq, struct vbe_batch *b)
 {
+	struct vbe_batch *owner;
+	unsigned int len;
+
+	while ((owner = virtqueue_get_buf(vq, &len)))
+		owner->bufs--;
+	return !b->bufs;
+}
+
+static void vbe_batch_wait(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
+{
+	while (!wait_event_timeout(vb->acked, vbe_batch_done(vq, b),
+				   VBE_ACK_WARN_SECS * HZ))
+		dev_warn(&vb->vdev->dev, "host has not used %u %s buffers for %d s; still waiting\n",
+			 b->bufs, vq->name, VBE_ACK_WARN_SECS);
+}
+
+/*
+ * Put @b's PFNs on @vq, VBE_PFNS_MAX to a buffer, and kick once: the round
+ * trip to the host is what costs, not the buffers. Does not wait.
+ */
+static void vbe_batch_send(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
+{
+	unsigned int done = 0, n;
 	struct scatterlist sg;
-	unsigned int done = 0, queued = 0, n;
 	int err;
 
-	while (done < vb->num_pfns) {
-		n = min_t(unsigned int, vb->num_pfns - done, VBE_PFNS_MAX);
-		sg_init_one(&sg, &vb->pfns[done], sizeof(vb->pfns[0]) * n);
-		err = virtqueue_add_outbuf(vq, &sg, 1, &vb->pfns[done], GFP_KERNEL);
-		if (err == -ENOSPC && queued) {
-			/* A small ring: send what fits, then go on. */
-			vbe_kick_and_wait(vb, vq, queued);
-			queued = 0;
+	while (done < b->num_pfns) {
+		n = min_t(unsigned int, b->num_pfns - done, VBE_PFNS_MAX);
+		sg_init_one(&sg, &b->pfns[done], sizeof(b->pfns[0]) * n);
+		err = virtqueue_add_outbuf(vq, &sg, 1, b, GFP_KERNEL);
+		if (err == -ENOSPC && b->bufs) {
+			/* A small ring: let the host catch up, then go on. */
+			virtqueue_kick(vq);
+			vbe_batch_wait(vb, vq, b);
 			continue;
 		}
 		if (err) {
@@ -75,11 +120,17 @@ void vbe_tell_host(struct vbe *vb, struct virtqueue *vq)
 					    n, vq->name, err);
 			break;
 		}
-		queued++;
+		b->bufs++;
 		done += n;
 	}
-	if (queued)
-		vbe_kick_and_wait(vb, vq, queued);
+	virtqueue_kick(vq);
+}
+
+/* Tell the host of @b's pages and wait until it has used them all. */
+void vbe_batch_tell(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
+{
+	vbe_batch_send(vb, vq, b);
+	vbe_batch_wait(vb, vq, b);
 }
 
 s64 vbe_towards_target(struct vbe *vb)
@@ -110,7 +161,10 @@ void vbe_update_actual(struct vbe *vb)
 #define VBE_BLOCK_GFP	((GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | \
 			 __GFP_NOMEMALLOC | __GFP_NOWARN)
 
-/* Allocate up to @want guest pages onto @pages; returns how many. */
+/*
+ * Allocate up to @want guest pages onto @pages; returns how many. Never
+ * sleeps to wait for memory: the caller does that without the lock.
+ */
 static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 				    unsigned int want)
 {
@@ -132,8 +186,6 @@ static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 			atomic_long_inc(&vb->count.alloc_failures);
 			dev_info_ratelimited(&vb->vdev->dev, "out of memory: got %u of %u pages this round, will retry\n",
 					     got, want);
-			/* Give reclaim a moment before the size work retries. */
-			msleep(200);
 			break;
 		}
 		list_add(&page->lru, pages);
@@ -143,64 +195,97 @@ static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 }
 
 /*
- * Inflate by up to @num 4 KiB pages, one batch's worth. Pages are
- * allocated before taking the lock: allocation may reclaim for a while,
- * and migration needs the lock meanwhile. Returns the 4 KiB pages added.
+ * Inflate by up to @num 4 KiB pages, VBE_HOLD_BATCHES batches at most.
+ * Batch n+1 is allocated while the host discards batch n. All under the
+ * lock: a page is movable once in the balloon, and migration must not
+ * tell the host of it before the host has used the inflate request.
+ * The allocations cannot deadlock on the lock: they never reach the OOM
+ * notifier (__GFP_NORETRY), migration and the auto-deflate shrinker only
+ * try it. Returns the 4 KiB pages added.
  */
 unsigned int vbe_fill(struct vbe *vb, size_t num)
 {
-	LIST_HEAD(pages);
+	struct virtqueue *vq = vb->vqs[VBE_VQ_INFLATE];
+	unsigned int added = 0, got = 0, want = 0, i;
+	struct vbe_batch *b;
 	struct page *page;
-	unsigned int added, got;
-
-	num = min_t(size_t, num, VBE_BATCH_PFNS);
-	WRITE_ONCE(vb->filler, current);	/* see vbe_auto_count() */
-	got = vbe_alloc_pages(vb, &pages, num / VBE_PAGES_PER_PAGE);
-	WRITE_ONCE(vb->filler, NULL);
-	if (!got)
-		return 0;
+	LIST_HEAD(pages);
 
 	mutex_lock(&vb->lock);
-	vb->num_pfns = 0;
-	list_for_each_entry(page, &pages, lru)
-		vbe_add_pfns(vb, page);
-	added = vb->num_pfns;
-	bext_balloon_enqueue_list(&vb->balloon.info, &pages, !vb->deflate_on_oom);
-	WRITE_ONCE(vb->num_pages, vb->num_pages + added);
-	vbe_tell_host(vb, vb->vqs[VBE_VQ_INFLATE]);
+	WRITE_ONCE(vb->filler, current);	/* see vbe_auto_count() */
+	for (i = 0; i < VBE_HOLD_BATCHES && added < num && got == want; i++) {
+		b = &vb->batch[i % 2];
+		want = min_t(size_t, num - added, VBE_BATCH_PFNS) / VBE_PAGES_PER_PAGE;
+		got = vbe_alloc_pages(vb, &pages, want);
+		if (!got)
+			break;
+		vbe_batch_wait(vb, vq, b);	/* the batch before last */
+		b->num_pfns = 0;
+		list_for_each_entry(page, &pages, lru)
+			vbe_batch_add(vb, b, page);
+		bext_balloon_enqueue_list(&vb->balloon.info, &pages, !vb->deflate_on_oom);
+		WRITE_ONCE(vb->num_pages, vb->num_pages + b->num_pfns);
+		added += b->num_pfns;
+		vbe_batch_send(vb, vq, b);
+	}
+	vbe_batch_wait(vb, vq, &vb->batch[0]);
+	vbe_batch_wait(vb, vq, &vb->batch[1]);
+	WRITE_ONCE(vb->filler, NULL);
 	atomic_long_add(added / VBE_PAGES_PER_PAGE, &vb->count.inflated);
 	vbe_report_inflated(vb);
 	mutex_unlock(&vb->lock);
+
+	if (got < want)
+		msleep(200);	/* give reclaim a moment before the size work retries */
 	return added;
 }
 
-/*
- * Deflate by up to @num 4 KiB pages, one batch's worth. The host hears
- * of the pages before they are freed, as MUST_TELL_HOST requires. Returns
- * the 4 KiB pages removed; fewer than asked when pages are isolated for
- * migration.
- */
-unsigned int vbe_leak(struct vbe *vb, size_t num)
+/* Wait until the host has used @b, then free the pages it held. */
+static void vbe_batch_release(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
 {
-	LIST_HEAD(pages);
 	struct page *page, *next;
-	unsigned int removed;
 
-	mutex_lock(&vb->lock);
-	num = min3(num, (size_t)VBE_BATCH_PFNS, (size_t)vb->num_pages);
-	bext_balloon_dequeue_list(&vb->balloon.info, &pages,
-				  num / VBE_PAGES_PER_PAGE, !vb->deflate_on_oom);
-	vb->num_pfns = 0;
-	list_for_each_entry(page, &pages, lru)
-		vbe_add_pfns(vb, page);
-	removed = vb->num_pfns;
-	WRITE_ONCE(vb->num_pages, vb->num_pages - removed);
-	if (removed)
-		vbe_tell_host(vb, vb->vqs[VBE_VQ_DEFLATE]);
-	list_for_each_entry_safe(page, next, &pages, lru) {
+	vbe_batch_wait(vb, vq, b);
+	list_for_each_entry_safe(page, next, &b->pages, lru) {
 		list_del(&page->lru);
 		put_page(page);	/* the balloon's reference: back to the allocator */
 	}
+}
+
+/*
+ * Deflate by up to @num 4 KiB pages, VBE_HOLD_BATCHES batches at most;
+ * batch n+1 is taken out of the balloon while the host works on batch n.
+ * A batch's pages are freed only once the host has used its request, as
+ * MUST_TELL_HOST requires. Returns the 4 KiB pages removed; fewer than
+ * asked when pages are isolated for migration.
+ */
+unsigned int vbe_leak(struct vbe *vb, size_t num)
+{
+	struct virtqueue *vq = vb->vqs[VBE_VQ_DEFLATE];
+	unsigned int removed = 0, i;
+	struct vbe_batch *b;
+	struct page *page;
+	size_t n;
+
+	mutex_lock(&vb->lock);
+	num = min_t(size_t, num, vb->num_pages);
+	for (i = 0; i < VBE_HOLD_BATCHES && removed < num; i++) {
+		b = &vb->batch[i % 2];
+		vbe_batch_release(vb, vq, b);	/* the batch before last */
+		n = min_t(size_t, num - removed, VBE_BATCH_PFNS) / VBE_PAGES_PER_PAGE;
+		bext_balloon_dequeue_list(&vb->balloon.info, &b->pages, n,
+					  !vb->deflate_on_oom);
+		b->num_pfns = 0;
+		list_for_each_entry(page, &b->pages, lru)
+			vbe_batch_add(vb, b, page);
+		if (!b->num_pfns)
+			break;
+		WRITE_ONCE(vb->num_pages, vb->num_pages - b->num_pfns);
+		removed += b->num_pfns;
+		vbe_batch_send(vb, vq, b);
+	}
+	vbe_batch_release(vb, vq, &vb->batch[0]);
+	vbe_batch_release(vb, vq, &vb->batch[1]);
 	atomic_long_add(removed / VBE_PAGES_PER_PAGE, &vb->count.deflated);
 	vbe_report_inflated(vb);
 	mutex_unlock(&vb->lock);

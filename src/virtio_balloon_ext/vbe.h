@@ -25,6 +25,8 @@
 #define VBE_PFNS_MAX		256
 #define VBE_BATCH_BUFS		16
 #define VBE_BATCH_PFNS		(VBE_PFNS_MAX * VBE_BATCH_BUFS)
+/* Batches per hold of the lock: 64 MiB, then migration and OOM get a turn. */
+#define VBE_HOLD_BATCHES	4
 /* Free page hints go to the host in blocks of this order. */
 #define VBE_HINT_ORDER		9
 #define VBE_HINT_PAGES		BIT(VBE_HINT_ORDER)
@@ -77,6 +79,17 @@ struct vbe_counters {
 	atomic_long_t reported;
 };
 
+/*
+ * Pages on their way to or from the host. Two take turns, so the guest
+ * prepares one while the host works through the other.
+ */
+struct vbe_batch {
+	__virtio32 *pfns;		/* VBE_BATCH_PFNS of them */
+	unsigned int num_pfns;
+	unsigned int bufs;		/* buffers the host has not used yet */
+	struct list_head pages;		/* deflating: free once the host is told */
+};
+
 struct vbe {
 	struct virtio_device *vdev;
 	struct virtqueue *vqs[VBE_VQ_MAX];
@@ -87,11 +100,10 @@ struct vbe {
 	spinlock_t stop_lock;	/* protects stop_update */
 	bool stop_update;	/* set on removal: queue no more work */
 
-	/* Serializes the balloon: num_pages, pfns and the in/deflate vqs. */
+	/* Serializes the balloon: num_pages, the batches and the in/deflate vqs. */
 	struct mutex lock;
 	unsigned int num_pages;	/* 4 KiB pages in the balloon, as told to the host */
-	unsigned int num_pfns;
-	__virtio32 *pfns;	/* VBE_BATCH_PFNS of them */
+	struct vbe_batch batch[2];
 	wait_queue_head_t acked;	/* the host used a buffer */
 
 	struct bext_balloon balloon;
@@ -138,13 +150,15 @@ static inline bool vbe_has(const struct vbe *vb, unsigned int feature)
 }
 
 /* size.c: inflating, deflating and telling the host */
-void vbe_add_pfns(struct vbe *vb, struct page *page);
+int vbe_batches_init(struct vbe *vb);
+void vbe_batches_free(struct vbe *vb);
+void vbe_batch_add(struct vbe *vb, struct vbe_batch *b, struct page *page);
+void vbe_batch_tell(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
 s64 vbe_towards_target(struct vbe *vb);
 unsigned int vbe_fill(struct vbe *vb, size_t num);
 unsigned int vbe_leak(struct vbe *vb, size_t num);
 void vbe_update_actual(struct vbe *vb);
 void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs);
-void vbe_tell_host(struct vbe *vb, struct virtqueue *vq);
 void vbe_size_work(struct work_struct *work);
 void vbe_resume_work(struct work_struct *work);
 void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
