@@ -40,6 +40,10 @@ METHOD = {
              "so no measured run finds host memory that QEMU never discarded",
     "inflate": "seconds from the QMP balloon command until query-balloon's actual equals "
                "the target (polled every --poll s); rate = size / median time",
+    "host_cpu": "over the same window, CPU seconds of each QEMU thread (main loop = QEMU's pid, "
+                "vCPUs by QMP query-cpus-fast, other) from /proc/<pid>/task/*/schedstat (ns; "
+                "stat's utime+stime in ticks without it), of it in the host kernel (stat's "
+                "stime, 10 ms ticks), and waiting for a host CPU (schedstat)",
     "oom": "guest-clock seconds of `hog N` with the balloon holding --oom-balloon-mib "
            "(deflate-on-oom); floor = the same after the host deflated the balloon again; "
            "overhead = a driver's median - the median of all drivers' floor runs; "
