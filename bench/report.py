@@ -26,9 +26,14 @@ def cell(s: dict | None, unit: str, fmt: str = "{:.2f}", field: str = "median",
     return text
 
 
+def pad(text: str, width: int) -> str:
+    """text in a column of `width`, always followed by a space, even when it overflows."""
+    return text.ljust(width - 1) + " "
+
+
 def row(label: str, *cells) -> str:
     return "  " + (label.ljust(LABEL_WIDTH)
-                   + "".join(str(c).ljust(CELL_WIDTH) for c in cells)).rstrip()
+                   + "".join(pad(str(c), CELL_WIDTH) for c in cells)).rstrip()
 
 
 def speedup(ext: dict | None, stock: dict | None, field: str) -> str:
@@ -69,13 +74,13 @@ def host_cpu_lines(summary: dict) -> list[str]:
              "    s on a CPU" + (" (10 ms ticks: trust the 2 GiB runs)" if coarse else "")
              + ", % of the wall time, sys = of it in the host kernel (10 ms ticks),"
              " w = runnable but waiting for a host CPU",
-             "  " + "".join(t.ljust(w) for t, w in zip(["", "wall", *groups], widths))
+             "  " + "".join(pad(t, w) for t, w in zip(["", "wall", *groups], widths))
              + "all threads per 4 KiB page"]
     for (name, driver), cpu in cpus.items():
         cells = [f"{name} {driver}", f"{cpu['wall_s']:.2f} s"]
         cells += [host_cpu_cell(cpu["threads"][g]) if g in cpu["threads"] else "-"
                   for g in groups]
-        lines.append("  " + "".join(t.ljust(w) for t, w in zip(cells, widths))
+        lines.append("  " + "".join(pad(t, w) for t, w in zip(cells, widths))
                      + f"{cpu['cpu_us_per_page']:.2f} us, sys {cpu['sys_us_per_page']:.2f} us")
     return lines
 
