@@ -15,9 +15,9 @@
  *    balloon alone;
  *  - any deflate under pressure, auto or OOM, pauses re-inflation for
  *    pressure_pause_ms, doubled each time pressure comes back within two
- *    pauses of inflation resuming, up to ten minutes. The host sees the smaller balloon in
- *    `actual` meanwhile and may lower its target; if it does not, the
- *    driver inflates toward it again once the pause is over.
+ *    pauses of inflation resuming, up to ten minutes. The host sees the
+ *    smaller balloon in `actual` meanwhile and may lower its target; if it
+ *    does not, the driver inflates toward it again once the pause is over.
  */
 #include <linux/jiffies.h>
 #include <linux/mm.h>
