@@ -176,6 +176,7 @@ static void vbe_empty(struct vbe *vb)
 	vbe_update_actual(vb);
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		vbe_hint_return(vb, ULONG_MAX);
+	vbe_kick_flush(vb);
 	virtio_reset_device(vb->vdev);
 	vb->vdev->config->del_vqs(vb->vdev);
 }
@@ -205,6 +206,7 @@ static int vbe_probe(struct virtio_device *vdev)
 	spin_lock_init(&vb->stop_lock);
 	mutex_init(&vb->lock);
 	init_waitqueue_head(&vb->acked);
+	vbe_kick_init(vb);
 	vb->deflate_on_oom = vbe_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	err = bext_balloon_init(&vb->balloon, vbe_migratepage, !vb->deflate_on_oom);
 	if (err) {

@@ -12,6 +12,8 @@
 
 /* How long to wait for the host before saying in the log that it is late. */
 #define VBE_ACK_WARN_SECS	30
+/* How long to poll for the host's answer before sleeping on it. */
+#define VBE_POLL_JIFFIES	msecs_to_jiffies(50)
 
 int vbe_batches_init(struct vbe *vb)
 {
@@ -89,6 +91,15 @@ static bool vbe_batch_done(struct virtqueue *vq, struct vbe_batch *b)
 
 static void vbe_batch_wait(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
 {
+	unsigned long until = jiffies + VBE_POLL_JIFFIES;
+
+	/* With the queue's interrupt off (vbe_irq_off()), poll a while first. */
+	if (READ_ONCE(vb->remote_kick))
+		while (!vbe_batch_done(vq, b) && time_before(jiffies, until))
+			cond_resched();
+	if (!b->bufs)
+		return;
+	virtqueue_enable_cb(vq);	/* the host is slow: sleep until it is done */
 	while (!wait_event_timeout(vb->acked, vbe_batch_done(vq, b),
 				   VBE_ACK_WARN_SECS * HZ))
 		dev_warn(&vb->vdev->dev, "host has not used %u %s buffers for %d s; still waiting\n",
@@ -123,7 +134,7 @@ static void vbe_batch_send(struct vbe *vb, struct virtqueue *vq, struct vbe_batc
 		b->bufs++;
 		done += n;
 	}
-	virtqueue_kick(vq);
+	vbe_kick(vb, vq);
 }
 
 /* Tell the host of @b's pages and wait until it has used them all. */
@@ -212,6 +223,7 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 	LIST_HEAD(pages);
 
 	mutex_lock(&vb->lock);
+	vbe_irq_off(vb, vq);
 	WRITE_ONCE(vb->filler, current);	/* see vbe_auto_count() */
 	for (i = 0; i < VBE_HOLD_BATCHES && added < num && got == want; i++) {
 		b = &vb->batch[i % 2];
@@ -230,6 +242,7 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 	}
 	vbe_batch_wait(vb, vq, &vb->batch[0]);
 	vbe_batch_wait(vb, vq, &vb->batch[1]);
+	virtqueue_enable_cb(vq);
 	WRITE_ONCE(vb->filler, NULL);
 	atomic_long_add(added / VBE_PAGES_PER_PAGE, &vb->count.inflated);
 	vbe_report_inflated(vb);
@@ -268,6 +281,7 @@ unsigned int vbe_leak(struct vbe *vb, size_t num)
 	size_t n;
 
 	mutex_lock(&vb->lock);
+	vbe_irq_off(vb, vq);
 	num = min_t(size_t, num, vb->num_pages);
 	for (i = 0; i < VBE_HOLD_BATCHES && removed < num; i++) {
 		b = &vb->batch[i % 2];
@@ -286,6 +300,7 @@ unsigned int vbe_leak(struct vbe *vb, size_t num)
 	}
 	vbe_batch_release(vb, vq, &vb->batch[0]);
 	vbe_batch_release(vb, vq, &vb->batch[1]);
+	virtqueue_enable_cb(vq);
 	atomic_long_add(removed / VBE_PAGES_PER_PAGE, &vb->count.deflated);
 	vbe_report_inflated(vb);
 	mutex_unlock(&vb->lock);

@@ -20,13 +20,14 @@
 /*
  * PFNs per inflate or deflate buffer: 1 MiB of 4 KiB pages, the most some
  * hosts (Firecracker) take in one descriptor. Up to VBE_BATCH_BUFS buffers
- * go to the host per kick, so one round trip moves 16 MiB.
+ * go to the host per kick, 4 MiB: few round trips, yet short enough turns
+ * that a host working in a vCPU seldom holds the guest up (kick.c).
  */
 #define VBE_PFNS_MAX		256
-#define VBE_BATCH_BUFS		16
+#define VBE_BATCH_BUFS		4
 #define VBE_BATCH_PFNS		(VBE_PFNS_MAX * VBE_BATCH_BUFS)
 /* Batches per hold of the lock: 64 MiB, then migration and OOM get a turn. */
-#define VBE_HOLD_BATCHES	4
+#define VBE_HOLD_BATCHES	16
 /* Free page hints go to the host in blocks of this order. */
 #define VBE_HINT_ORDER		9
 #define VBE_HINT_PAGES		BIT(VBE_HINT_ORDER)
@@ -73,6 +74,7 @@ struct vbe_counters {
 	atomic_long_t inflate_pauses;	/* deflates under pressure, each pausing inflation */
 	atomic_long_t paused_rounds;	/* size work that found inflation paused */
 	atomic_long_t pressure_cycles;	/* inflations after a deflate under pressure */
+	atomic_long_t remote_kicks;	/* notifications sent from another CPU */
 	atomic_long_t migrated;
 	atomic_long_t alloc_failures;	/* allocation rounds that came up short */
 	atomic_long_t hinted_blocks;
@@ -90,6 +92,13 @@ struct vbe_batch {
 	struct list_head pages;		/* deflating: free once the host is told */
 };
 
+/* A notification of the inflate or deflate queue, sent from another CPU. */
+struct vbe_kick {
+	struct work_struct work;
+	struct vbe *vb;
+	enum vbe_vq vq;
+};
+
 struct vbe {
 	struct virtio_device *vdev;
 	struct virtqueue *vqs[VBE_VQ_MAX];
@@ -105,6 +114,8 @@ struct vbe {
 	unsigned int num_pages;	/* 4 KiB pages in the balloon, as told to the host */
 	struct vbe_batch batch[2];
 	wait_queue_head_t acked;	/* the host used a buffer */
+	struct vbe_kick kick[VBE_VQ_DEFLATE + 1];	/* kick.c */
+	bool remote_kick;	/* kicks go from another CPU */
 
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
@@ -163,6 +174,12 @@ void vbe_size_work(struct work_struct *work);
 void vbe_resume_work(struct work_struct *work);
 void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
 void vbe_ack(struct virtqueue *vq);
+
+/* kick.c: telling the host of new inflate and deflate buffers */
+void vbe_kick_init(struct vbe *vb);
+void vbe_kick(struct vbe *vb, struct virtqueue *vq);
+void vbe_kick_flush(struct vbe *vb);
+void vbe_irq_off(struct vbe *vb, struct virtqueue *vq);
 
 /* accounting.c: what balloon_core shows */
 void vbe_report_inflated(struct vbe *vb);

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kicking the host about inflate and deflate batches.
+ *
+ * Most hosts take a notification and do the work elsewhere (KVM's
+ * ioeventfd hands it to an I/O thread), so the kick returns at once.
+ * Some run the device's handler in the vCPU that wrote the notification:
+ * QEMU under TCG, or any host without ioeventfd. Then the kick costs the
+ * host's whole work on the batch, and the guest cannot prepare the next
+ * batch meanwhile. Once a kick is seen to take that long, later kicks are
+ * sent from another CPU, so that the host's work on batch n overlaps the
+ * guest's on batch n+1.
+ *
+ * Such a host (QEMU under TCG) also holds its global lock while the handler
+ * runs, and a vCPU needs that lock to take an interrupt. An interrupt the
+ * handler raises would stop the CPU preparing the next batch until the
+ * handler returns, so while batches are in flight the queue's interrupt is
+ * off and the driver polls the used ring instead (size.c).
+ */
+#include <linux/cpumask.h>
+#include <linux/ktime.h>
+#include <linux/math64.h>
+#include <linux/smp.h>
+#include <linux/virtio.h>
+
+#include "vbe.h"
+
+/* A notification that takes longer than this was handled in our vCPU. */
+#define VBE_SLOW_KICK_NS	(100 * NSEC_PER_USEC)
+
+static void vbe_kick_work(struct work_struct *work)
+{
+	struct vbe_kick *k = container_of(work, struct vbe_kick, work);
+
+	virtqueue_notify(k->vb->vqs[k->vq]);
+}
+
+void vbe_kick_init(struct vbe *vb)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vb->kick); i++) {
+		vb->kick[i].vb = vb;
+		vb->kick[i].vq = i;
+		INIT_WORK(&vb->kick[i].work, vbe_kick_work);
+	}
+}
+
+/* Before the queues go away: no kick may be left running or queued. */
+void vbe_kick_flush(struct vbe *vb)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vb->kick); i++)
+		flush_work(&vb->kick[i].work);
+}
+
+/* No interrupts from @vq for what is sent from now on: the caller polls. */
+void vbe_irq_off(struct vbe *vb, struct virtqueue *vq)
+{
+	if (READ_ONCE(vb->remote_kick))
+		virtqueue_disable_cb(vq);
+}
+
+/* Notify from a CPU other than this one; false if there is none. */
+static bool vbe_kick_remote(struct vbe *vb, enum vbe_vq vq)
+{
+	unsigned int cpu = cpumask_any_but(cpu_online_mask, raw_smp_processor_id());
+
+	if (cpu >= nr_cpu_ids)
+		return false;
+	/* Already queued: that notification covers these buffers too. */
+	queue_work_on(cpu, system_highpri_wq, &vb->kick[vq].work);
+	atomic_long_inc(&vb->count.remote_kicks);
+	return true;
+}
+
+/*
+ * Tell the host there are new buffers on the inflate or deflate queue @vq,
+ * which are queues 0 and 1 of every device, as enum vbe_vq has them.
+ * Called under vb->lock, which serializes everything else on @vq.
+ */
+void vbe_kick(struct vbe *vb, struct virtqueue *vq)
+{
+	u64 took;
+
+	if (!virtqueue_kick_prepare(vq))
+		return;
+	if (READ_ONCE(vb->remote_kick) && vbe_kick_remote(vb, vq->index))
+		return;
+
+	took = ktime_get_ns();
+	virtqueue_notify(vq);
+	took = ktime_get_ns() - took;
+	if (took > VBE_SLOW_KICK_NS && !READ_ONCE(vb->remote_kick)) {
+		WRITE_ONCE(vb->remote_kick, true);
+		dev_info(&vb->vdev->dev, "the host handles a notification in the notifying CPU (%llu us); kicking from another CPU from now on\n",
+			 div_u64(took, NSEC_PER_USEC));
+	}
+}
