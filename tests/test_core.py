@@ -78,6 +78,16 @@ def test_values_show_in_every_place(vm):
     assert show_mem_line(1234, 56789) in sysrq_show_mem(vm)
 
 
+@pytest.mark.parametrize("total,free", [(0, 7), (12345678, 99999999), (123456789, 1),
+                                        (2**63 - 1, 10**12)])
+def test_meminfo_lines_format_as_printf_would(vm, total, free):
+    """balloon_core formats the lines by hand ("%8ld", wider when needed)."""
+    load(vm)
+    set_values(vm, total, free)
+    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, total, free)
+    assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, total, free)
+
+
 def test_meminfo_read_in_small_chunks_has_lines_once(vm):
     """A reader with a tiny buffer makes seq_file retry: the lines must still appear once."""
     load(vm)

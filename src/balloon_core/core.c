@@ -7,6 +7,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/seq_file.h>
+#include <linux/string.h>
 
 #include "balloon_core.h"
 #include "internal.h"
@@ -110,11 +111,42 @@ long bcore_rejected_count(void)
 	return atomic_long_read(&rejected);
 }
 
+/* Room for a label, 20 digits and " kB\n". */
+#define BCORE_LINE_MAX	48
+
+/*
+ * One line as "<label>%8ld kB\n" would print it, without vsnprintf: the
+ * hook runs on every /proc/meminfo read. @kb is never negative, as
+ * bcore_store() refuses that.
+ */
+static size_t bcore_format_line(char *buf, const char *label, long kb)
+{
+	unsigned long v = kb;
+	size_t len = strlen(label), n = 0;
+	char digits[20];
+
+	memcpy(buf, label, len);
+	do {
+		digits[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	while (n < 8)
+		digits[n++] = ' ';	/* the padding comes out first */
+	while (n)
+		buf[len++] = digits[--n];
+	memcpy(buf + len, " kB\n", 4);
+	return len + 4;
+}
+
 /* The format of the never-merged meminfo series, so tools can share parsers. */
 void bcore_show_values(struct seq_file *m)
 {
-	seq_printf(m, "InflatedTotal:  %8ld kB\n", balloon_get_inflated_total());
-	seq_printf(m, "InflatedFree:   %8ld kB\n", balloon_get_inflated_free());
+	char buf[2 * BCORE_LINE_MAX];
+	size_t len;
+
+	len = bcore_format_line(buf, "InflatedTotal:  ", balloon_get_inflated_total());
+	len += bcore_format_line(buf + len, "InflatedFree:   ", balloon_get_inflated_free());
+	seq_write(m, buf, len);
 }
 
 static int __init balloon_core_init(void)
