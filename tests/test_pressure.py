@@ -131,13 +131,26 @@ def test_no_ping_pong_while_the_host_target_stands(vm):
     vm.check(f"hog {hog_mib} {WINDOW_S + 60} >/tmp/hog.out 2>&1 &")
     deadline = time.monotonic() + 600
     while f"touched {hog_mib}" not in vm.run("cat /tmp/hog.out")[1]:
-        assert time.monotonic() < deadline, vm.run("cat /tmp/hog.out")[1]
+        assert time.monotonic() < deadline, what_happened(vm)
         time.sleep(1)
     start = counters(vm)
-    assert start["inflate_pauses"] > 0, start  # the hog did make the balloon give way
+    assert start["inflate_pauses"] > 0, what_happened(vm)  # the balloon did give way
     time.sleep(WINDOW_S)
     end = counters(vm)
     cycles = end["pressure_cycles"] - start["pressure_cycles"]
-    assert cycles <= 4, (start, end)
-    assert end["oom_calls"] == 0, end
-    assert vm.run("pidof hog")[0] == 0, "the hog did not hold its memory through the window"
+    assert cycles <= 4, what_happened(vm, start)
+    assert end["oom_calls"] == 0, what_happened(vm, start)
+    assert vm.run("pidof hog")[0] == 0, (f"the hog did not hold its memory through the window\n"
+                                         f"{what_happened(vm, start)}")
+
+
+def what_happened(vm, start=None) -> str:
+    """For a failure message: counters (at the window's start too), the hog's output,
+    memory and the guest's log."""
+    lines = [f"counters at the start of the window: {start}"] if start else []
+    lines += [f"counters now: {counters(vm)}",
+              f"hog: {vm.run('cat /tmp/hog.out; pidof hog || echo not running')[1]!r}",
+              f"balloon actual: {vm.qmp('query-balloon')['actual'] // MiB} MiB",
+              vm.run("grep -E '^(MemFree|MemAvailable|Inflated)' /proc/meminfo")[1],
+              vm.run("dmesg | tail -n 40")[1]]
+    return "\n".join(lines)

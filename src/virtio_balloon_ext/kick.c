@@ -35,15 +35,31 @@ static void vbe_kick_work(struct work_struct *work)
 	virtqueue_notify(k->vb->vqs[k->vq]);
 }
 
-void vbe_kick_init(struct vbe *vb)
+/*
+ * The kicks' own workqueue: the OOM notifier and the auto-deflate shrinker
+ * deflate through it, so it needs a rescuer (WQ_MEM_RECLAIM) for when no
+ * worker can be created without memory. On system_highpri_wq an OOM
+ * deflate waited forever for a kick that waited for a new worker.
+ */
+int vbe_kick_init(struct vbe *vb)
 {
 	unsigned int i;
 
+	vb->kick_wq = alloc_workqueue("virtio_balloon_ext_kick",
+				      WQ_HIGHPRI | WQ_MEM_RECLAIM, 0);
+	if (!vb->kick_wq)
+		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(vb->kick); i++) {
 		vb->kick[i].vb = vb;
 		vb->kick[i].vq = i;
 		INIT_WORK(&vb->kick[i].work, vbe_kick_work);
 	}
+	return 0;
+}
+
+void vbe_kick_exit(struct vbe *vb)
+{
+	destroy_workqueue(vb->kick_wq);
 }
 
 /* Before the queues go away: no kick may be left running or queued. */
@@ -70,7 +86,7 @@ static bool vbe_kick_remote(struct vbe *vb, enum vbe_vq vq)
 	if (cpu >= nr_cpu_ids)
 		return false;
 	/* Already queued: that notification covers these buffers too. */
-	queue_work_on(cpu, system_highpri_wq, &vb->kick[vq].work);
+	queue_work_on(cpu, vb->kick_wq, &vb->kick[vq].work);
 	atomic_long_inc(&vb->count.remote_kicks);
 	return true;
 }

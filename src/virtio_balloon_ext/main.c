@@ -197,6 +197,12 @@ static int vbe_probe(struct virtio_device *vdev)
 		kfree(vb);
 		return -ENOMEM;
 	}
+	err = vbe_kick_init(vb);
+	if (err) {
+		vbe_batches_free(vb);
+		kfree(vb);
+		return err;
+	}
 	vdev->priv = vb;
 	vb->vdev = vdev;
 	INIT_WORK(&vb->size_work, vbe_size_work);
@@ -206,7 +212,6 @@ static int vbe_probe(struct virtio_device *vdev)
 	spin_lock_init(&vb->stop_lock);
 	mutex_init(&vb->lock);
 	init_waitqueue_head(&vb->acked);
-	vbe_kick_init(vb);
 	vb->deflate_on_oom = vbe_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	err = bext_balloon_init(&vb->balloon, vbe_migratepage, !vb->deflate_on_oom);
 	if (err) {
@@ -245,6 +250,7 @@ err_del_vqs:
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
+	vbe_kick_exit(vb);
 	vbe_batches_free(vb);
 	kfree(vb);
 	return err;
@@ -269,6 +275,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	vbe_empty(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
+	vbe_kick_exit(vb);
 	vbe_batches_free(vb);
 	kfree(vb);
 }

@@ -115,6 +115,7 @@ struct vbe {
 	struct vbe_batch batch[2];
 	wait_queue_head_t acked;	/* the host used a buffer */
 	struct vbe_kick kick[VBE_VQ_DEFLATE + 1];	/* kick.c */
+	struct workqueue_struct *kick_wq;
 	bool remote_kick;	/* kicks go from another CPU */
 
 	struct bext_balloon balloon;
@@ -176,7 +177,8 @@ void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
 void vbe_ack(struct virtqueue *vq);
 
 /* kick.c: telling the host of new inflate and deflate buffers */
-void vbe_kick_init(struct vbe *vb);
+int vbe_kick_init(struct vbe *vb);
+void vbe_kick_exit(struct vbe *vb);
 void vbe_kick(struct vbe *vb, struct virtqueue *vq);
 void vbe_kick_flush(struct vbe *vb);
 void vbe_irq_off(struct vbe *vb, struct virtqueue *vq);
