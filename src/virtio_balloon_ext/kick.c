@@ -7,7 +7,7 @@
  * Some run the device's handler in the vCPU that wrote the notification:
  * QEMU under TCG, or any host without ioeventfd. Then the kick costs the
  * host's whole work on the batch, and the guest cannot prepare the next
- * batch meanwhile. Once a kick is seen to take that long, later kicks are
+ * batch meanwhile. Once kicks are seen to take that long, later ones are
  * sent from another CPU, so that the host's work on batch n overlaps the
  * guest's on batch n+1.
  *
@@ -25,8 +25,12 @@
 
 #include "vbe.h"
 
-/* A notification that takes longer than this was handled in our vCPU. */
+/*
+ * A notification that takes longer than this was handled in our vCPU;
+ * this many in a row, not one a busy host happened to delay, say so.
+ */
 #define VBE_SLOW_KICK_NS	(100 * NSEC_PER_USEC)
+#define VBE_SLOW_KICKS		4
 
 static void vbe_kick_work(struct work_struct *work)
 {
@@ -86,8 +90,8 @@ static bool vbe_kick_remote(struct vbe *vb, enum vbe_vq vq)
 	if (cpu >= nr_cpu_ids)
 		return false;
 	/* Already queued: that notification covers these buffers too. */
-	queue_work_on(cpu, vb->kick_wq, &vb->kick[vq].work);
-	atomic_long_inc(&vb->count.remote_kicks);
+	if (queue_work_on(cpu, vb->kick_wq, &vb->kick[vq].work))
+		atomic_long_inc(&vb->count.remote_kicks);
 	return true;
 }
 
@@ -108,7 +112,11 @@ void vbe_kick(struct vbe *vb, struct virtqueue *vq)
 	took = ktime_get_ns();
 	virtqueue_notify(vq);
 	took = ktime_get_ns() - took;
-	if (took > VBE_SLOW_KICK_NS && !READ_ONCE(vb->remote_kick)) {
+	if (took <= VBE_SLOW_KICK_NS) {
+		vb->slow_kicks = 0;
+		return;
+	}
+	if (++vb->slow_kicks == VBE_SLOW_KICKS && !READ_ONCE(vb->remote_kick)) {
 		WRITE_ONCE(vb->remote_kick, true);
 		dev_info(&vb->vdev->dev, "the host handles a notification in the notifying CPU (%llu us); kicking from another CPU from now on\n",
 			 div_u64(took, NSEC_PER_USEC));

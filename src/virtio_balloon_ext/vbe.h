@@ -117,6 +117,7 @@ struct vbe {
 	struct vbe_kick kick[VBE_VQ_DEFLATE + 1];	/* kick.c */
 	struct workqueue_struct *kick_wq;
 	bool remote_kick;	/* kicks go from another CPU */
+	unsigned int slow_kicks;	/* in a row, while kicking inline */
 
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
