@@ -19,6 +19,7 @@
  *    smaller balloon in `actual` meanwhile and may lower its target; if it
  *    does not, the driver inflates toward it again once the pause is over.
  */
+#include <linux/delay.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
@@ -29,6 +30,9 @@
 /* At least this much per shrinker call: its default batch is 512 KiB. */
 #define VBE_AUTO_MIN_PAGES	(SZ_16M >> VIRTIO_BALLOON_PFN_SHIFT)
 #define VBE_PAUSE_MAX_MS	(10 * 60 * MSEC_PER_SEC)
+/* How long the shrinker waits for the lock at most: 20 x 5-10 ms. */
+#define VBE_LOCK_TRIES		20
+#define VBE_LOCK_WAIT_US	5000
 
 static bool auto_deflate;
 module_param(auto_deflate, bool, 0444);
@@ -85,6 +89,27 @@ static bool vbe_memory_short(void)
 	return si_mem_available() < (long)(totalram_pages() / 16);
 }
 
+/*
+ * Wait a little for the lock, never for long: its holder may be inflating
+ * and reclaiming itself, perhaps behind locks our caller holds. Mostly it
+ * is another reclaimer's deflate, done in milliseconds; stopping at once
+ * then left this reclaimer with nothing, and it went on to the OOM
+ * notifier while memory was on its way.
+ */
+static bool vbe_lock_soon(struct vbe *vb)
+{
+	unsigned int tries;
+
+	for (tries = 0; tries < VBE_LOCK_TRIES; tries++) {
+		if (mutex_trylock(&vb->lock))
+			return true;
+		if (current == READ_ONCE(vb->filler))
+			return false;	/* our own inflation holds it */
+		usleep_range(VBE_LOCK_WAIT_US, 2 * VBE_LOCK_WAIT_US);
+	}
+	return false;
+}
+
 static unsigned long vbe_auto_count(struct shrinker *s, struct shrink_control *sc)
 {
 	struct vbe *vb = bext_shrinker_priv(s);
@@ -100,11 +125,7 @@ static unsigned long vbe_auto_scan(struct shrinker *s, struct shrink_control *sc
 	struct vbe *vb = bext_shrinker_priv(s);
 	unsigned long want, freed;
 
-	/*
-	 * A task holding the lock may allocate under it (the virtqueue does);
-	 * if that task is us, waiting would be forever.
-	 */
-	if (!mutex_trylock(&vb->lock))
+	if (!vbe_lock_soon(vb))
 		return SHRINK_STOP;
 	mutex_unlock(&vb->lock);
 	if (!vbe_memory_short())
