@@ -11,7 +11,7 @@ import time
 from bench_guest import RAM
 from guest_ops import buddyinfo, free_pages, move_balloon, order9_blocks, use_driver
 from stats import by_key, summary
-from trial import alternating, attempt, describe
+from trial import run_rotating
 
 MiB = 1 << 20
 # Freed pages reach the buddy lists through per-CPU lists; give them a moment.
@@ -37,15 +37,10 @@ def measure_one(vm, record: dict, opts):
 
 
 def run(guest, opts, trials: list[dict]):
-    for rep in range(opts.reps):
-        for driver in alternating(opts.drivers, rep):
-            record = {"rep": rep + 1, "driver": driver, "size_mib": opts.frag_mib}
-            attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
-            if record["ok"]:
-                print(f"  {describe(record)}: order-9 free blocks {record['order9_before']} -> "
-                      f"{record['order9_after']} (free {record['free_mib_before']} -> "
-                      f"{record['free_mib_after']} MiB)", flush=True)
-            trials.append(record)
+    run_rotating(guest, opts, trials, "driver", opts.drivers, measure_one,
+                 lambda r: (f": order-9 free blocks {r['order9_before']} -> {r['order9_after']} "
+                            f"(free {r['free_mib_before']} -> {r['free_mib_after']} MiB)"),
+                 extra={"size_mib": opts.frag_mib})
 
 
 def summarize(trials: list[dict]) -> dict:

@@ -12,7 +12,7 @@ import re
 from bench_guest import RAM
 from guest_ops import no_driver
 from stats import by_key, ratio, summary
-from trial import alternating, attempt, describe
+from trial import run_rotating
 
 STATES = {"without": False, "with": True}
 RESULT = re.compile(r"meminfo-bench: (\d+) reads, (\d+) ns/read, (\d+) ns/read best batch, "
@@ -38,15 +38,9 @@ def measure_one(vm, record: dict, opts):
 
 
 def run(guest, opts, trials: list[dict]):
-    for rep in range(opts.reps):
-        for state in alternating(list(STATES), rep):
-            record = {"rep": rep + 1, "state": state}
-            attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
-            if record["ok"]:
-                print(f"  {describe(record)} balloon_core: {record['ns_per_read']} ns/read in "
-                      f"the best batch, {record['ns_per_read_mean']} on average "
-                      f"({record['bytes_per_read']} bytes)", flush=True)
-            trials.append(record)
+    run_rotating(guest, opts, trials, "state", STATES, measure_one,
+                 lambda r: (f" balloon_core: {r['ns_per_read']} ns/read in the best batch, "
+                            f"{r['ns_per_read_mean']} on average ({r['bytes_per_read']} bytes)"))
 
 
 def summarize(trials: list[dict]) -> dict:

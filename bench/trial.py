@@ -52,3 +52,20 @@ def alternating(items: list, rep: int) -> list:
     """
     shift = rep % len(items) if items else 0
     return list(items[shift:]) + list(items[:shift])
+
+
+def run_rotating(guest, opts, trials: list[dict], key: str, items, measure_one, line,
+                 extra: dict | None = None):
+    """opts.reps repetitions of each of `items` once, in alternating() order.
+
+    Each trial's record is {"rep", key: item} plus `extra`, filled by
+    measure_one(vm, record, opts) under attempt(); a trial that measured is
+    printed as its describe() followed by line(record).
+    """
+    for rep in range(opts.reps):
+        for item in alternating(list(items), rep):
+            record = {"rep": rep + 1, key: item, **(extra or {})}
+            attempt(guest, record, lambda vm, r: measure_one(vm, r, opts))
+            if record["ok"]:
+                print(f"  {describe(record)}{line(record)}", flush=True)
+            trials.append(record)
