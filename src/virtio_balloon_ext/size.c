@@ -94,7 +94,7 @@ static void vbe_batch_wait(struct vbe *vb, struct virtqueue *vq, struct vbe_batc
 	unsigned long until = jiffies + VBE_POLL_JIFFIES;
 
 	/* With the queue's interrupt off (vbe_irq_off()), poll a while first. */
-	if (READ_ONCE(vb->remote_kick))
+	if (vbe_kick_remote_on(vb, vq))
 		while (!vbe_batch_done(vq, b) && time_before(jiffies, until))
 			cond_resched();
 	if (!b->bufs)

@@ -92,11 +92,14 @@ struct vbe_batch {
 	struct list_head pages;		/* deflating: free once the host is told */
 };
 
-/* A notification of the inflate or deflate queue, sent from another CPU. */
+/* Kicking the inflate or deflate queue (kick.c). */
 struct vbe_kick {
-	struct work_struct work;
+	struct work_struct work;	/* a notification from another CPU */
 	struct vbe *vb;
 	enum vbe_vq vq;
+	bool remote;		/* kicks go from another CPU */
+	unsigned int slow;	/* slow inline kicks in a row */
+	u64 last_end;		/* ns: when the last inline kick returned */
 };
 
 struct vbe {
@@ -116,8 +119,6 @@ struct vbe {
 	wait_queue_head_t acked;	/* the host used a buffer */
 	struct vbe_kick kick[VBE_VQ_DEFLATE + 1];	/* kick.c */
 	struct workqueue_struct *kick_wq;
-	bool remote_kick;	/* kicks go from another CPU */
-	unsigned int slow_kicks;	/* in a row, while kicking inline */
 
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
@@ -183,6 +184,7 @@ void vbe_kick_exit(struct vbe *vb);
 void vbe_kick(struct vbe *vb, struct virtqueue *vq);
 void vbe_kick_flush(struct vbe *vb);
 void vbe_irq_off(struct vbe *vb, struct virtqueue *vq);
+bool vbe_kick_remote_on(struct vbe *vb, struct virtqueue *vq);
 
 /* accounting.c: what balloon_core shows */
 void vbe_report_inflated(struct vbe *vb);
