@@ -17,6 +17,7 @@ from .qemu import HOST, Qemu
 from .qmp import QMP, QMPClosed
 
 READY = b"@@balloon-ext-ready@@\n"  # printed by tests/guest/init before each shell
+MARKER_LOOKBACK = 4096  # bytes a marker and any message inside its line can span
 BOOT_TIMEOUT = 300  # TCG boots take 6-9 s alone, much longer on a loaded host
 # loglevel=1 keeps printk off the console, where it would mix with output.
 # tsc=unstable: under TCG, boots of 7.x (about one in six) and of 6.12
@@ -137,7 +138,7 @@ class VM:
         with self.cond:
             while not (match := regex.search(self.console, position)):
                 # Only a marker still arriving can start this far back; keeps big outputs linear.
-                position = max(start, len(self.console) - 128)
+                position = max(start, len(self.console) - MARKER_LOOKBACK)
                 if self.eof:
                     raise self._exited(f"wait for {what}")
                 remaining = deadline - time.monotonic()
@@ -176,7 +177,10 @@ class VM:
         # an echo of this text can never be mistaken for the end of the output.
         self._send((f"{{ {cmd}\n}} </dev/null 2>&1; __rc=$?; "
                     f"printf '\\n@@%s_%s@@\\n' \"$(({nonce}+1))\" \"$__rc\"\n").encode())
-        match = self._wait_for(rb"\n@@%d_(\d+)@@\n|%s" % (nonce + 1, re.escape(READY)),
+        # A console message can land between the marker and its newline
+        # (printk runs from its own thread on newer kernels): skip to the end of the line.
+        match = self._wait_for(rb"\n@@%d_(\d+)@@[^\n]{0,%d}\n|%s"
+                               % (nonce + 1, MARKER_LOOKBACK // 2, re.escape(READY)),
                                start, timeout, f"end of {cmd!r}")
         if match.group(1) is None:
             self._run("true", 10)  # swallows the new shell's banner
