@@ -63,7 +63,7 @@ class Guest:
 
     @property
     def vm(self):
-        if self._vm is not None and self._vm.alive:
+        if self.alive:
             return self._vm
         if self._vm is not None:
             self.reboots.append({"at": time.time(), "console_log": str(self._vm.console_log_path),
@@ -79,6 +79,11 @@ class Guest:
         if self.on_boot:
             self.on_boot(self._vm)
         return self._vm
+
+    @property
+    def alive(self) -> bool:
+        """Whether the guest booted last is still running (reading `vm` would boot one)."""
+        return self._vm is not None and self._vm.alive
 
     def stop(self):
         if self._vm is not None:

@@ -143,6 +143,8 @@ def frag_lines(summary: dict, opts) -> list[str]:
                          speedup(values["ext"], values["in-tree"], "median")))
     lines.append(row("  share of free memory, after", *(
         cell(summary.get(d, {}).get("share_after"), "%", "{:.1f}") for d in DRIVERS)))
+    lines.append(row("  pages left on per-CPU lists", *(
+        cell(summary.get(d, {}).get("pcp_pages_after"), "", "{:.0f}") for d in DRIVERS)))
     return lines
 
 

@@ -25,8 +25,7 @@ def attempt(guest, record: dict, measure) -> dict:
         record["ok"] = False
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc(limit=6)
-        alive = guest._vm is not None and guest._vm.alive
-        record["guest_alive_after"] = alive
+        record["guest_alive_after"] = guest.alive
         print(f"  FAILED {describe(record)}: {record['error'][:TERMINAL_ERROR_CHARS]}",
               flush=True)
     record["wall_s"] = round(time.monotonic() - start, 3)
