@@ -16,7 +16,7 @@ DEBUGFS = "/sys/kernel/debug/balloon"
 SYSFS = "/sys/kernel/balloon"
 KPROBES = "/sys/kernel/debug/kprobes/list"
 # The kprobes list names the probed functions, not the module that owns the probe.
-PROBED = "meminfo_proc_show|show_mem"
+PROBED = "hugetlb_report_meminfo|meminfo_proc_show|show_mem"
 
 
 def unload(vm):
@@ -46,6 +46,21 @@ def meminfo_lines(vm, total, free):
     return [f"InflatedTotal:  {total:8d} kB", f"InflatedFree:   {free:8d} kB"]
 
 
+def meminfo_balloon_lines(text: str) -> tuple[list[str], str]:
+    """The two balloon lines of a /proc/meminfo text, and the line after them ("" if last)."""
+    lines = text.splitlines()
+    assert sum("Inflated" in line for line in lines) == 2, text
+    at = next(n for n, line in enumerate(lines) if line.startswith("InflatedTotal:"))
+    return lines[at:at + 2], (lines[at + 2] if at + 2 < len(lines) else "")
+
+
+def assert_meminfo_shows(vm, total, free, text=None):
+    """The lines sit where the never-merged series printed them: before HugePages_Total."""
+    shown, after = meminfo_balloon_lines(text or vm.check("cat /proc/meminfo"))
+    assert shown == meminfo_lines(vm, total, free)
+    assert after.startswith("HugePages_Total:"), after
+
+
 def show_mem_line(total, free):
     return f"Balloon InflatedTotal:{total}kB InflatedFree:{free}kB"
 
@@ -71,9 +86,8 @@ def test_values_show_in_every_place(vm):
     assert vm.check(f"stat -c %a {SYSFS}/inflated_total_kb {SYSFS}/inflated_free_kb").split() == [
         "444", "444"]
 
-    meminfo = vm.check("cat /proc/meminfo").splitlines()
-    assert meminfo[-2:] == meminfo_lines(vm, 1234, 56789)
-    assert sum("Inflated" in line for line in meminfo) == 2
+    assert_meminfo_shows(vm, 1234, 56789)
+    assert "meminfo_hook: attached to hugetlb_report_meminfo, 0 missed" in debugfs
 
     assert show_mem_line(1234, 56789) in sysrq_show_mem(vm)
 
@@ -84,7 +98,7 @@ def test_meminfo_lines_format_as_printf_would(vm, total, free):
     """balloon_core formats the lines by hand ("%8ld", wider when needed)."""
     load(vm)
     set_values(vm, total, free)
-    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, total, free)
+    assert_meminfo_shows(vm, total, free)
     assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, total, free)
 
 
@@ -93,8 +107,17 @@ def test_meminfo_read_in_small_chunks_has_lines_once(vm):
     load(vm)
     set_values(vm, 4096, 0)
     out = vm.check("dd if=/proc/meminfo bs=7 2>/dev/null")
-    assert out.count("InflatedTotal:") == 1
-    assert out.splitlines()[-2:] == meminfo_lines(vm, 4096, 0)
+    assert_meminfo_shows(vm, 4096, 0, out)
+
+
+def test_meminfo_at_end_prints_the_lines_last(vm):
+    """The return probe on meminfo_proc_show(): also what kernels without hugetlbfs get."""
+    load(vm, "meminfo_at_end=1")
+    set_values(vm, 31, 32)
+    shown, after = meminfo_balloon_lines(vm.check("cat /proc/meminfo"))
+    assert (shown, after) == (meminfo_lines(vm, 31, 32), "")
+    assert "meminfo_hook: attached to meminfo_proc_show, 0 missed" in vm.check(f"cat {DEBUGFS}")
+    assert "hugetlb_report_meminfo" not in vm.check(f"cat {KPROBES}")
 
 
 def test_negative_value_rejected_and_old_value_kept(vm):
@@ -126,7 +149,7 @@ def test_concurrent_writers_leave_consistent_value(vm):
 
     assert vm.check(f"cat {SYSFS}/inflated_total_kb").strip() == str(total)
     assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, total, free)
-    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, total, free)
+    assert_meminfo_shows(vm, total, free)
     assert "stress: 8 writers x 20000 sets" in vm.dmesg()
 
 
@@ -199,7 +222,7 @@ def test_hook_that_cannot_attach_is_logged_and_module_loads(vm):
     assert "failed to attach to no_such_function_in_this_kernel (error -2)" in \
         vm.check(f"cat {DEBUGFS}")
     # The other places still work.
-    assert vm.check("cat /proc/meminfo").splitlines()[-2:] == meminfo_lines(vm, 5, 6)
+    assert_meminfo_shows(vm, 5, 6)
 
 
 # Run in the guest in one go: 50 round trips over a TCG serial console cost minutes.

@@ -18,7 +18,12 @@ static atomic_long_t rejected = ATOMIC_LONG_INIT(0);
 
 static bool meminfo_hook = true;
 module_param(meminfo_hook, bool, 0444);
-MODULE_PARM_DESC(meminfo_hook, "Append the balloon lines to /proc/meminfo (default: on)");
+MODULE_PARM_DESC(meminfo_hook, "Show the balloon lines in /proc/meminfo (default: on)");
+
+static bool meminfo_at_end;
+module_param(meminfo_at_end, bool, 0444);
+MODULE_PARM_DESC(meminfo_at_end,
+		 "Print the /proc/meminfo lines last, not before the HugePages lines (default: off)");
 
 static bool show_mem_hook = true;
 module_param(show_mem_hook, bool, 0444);
@@ -157,6 +162,8 @@ static int __init balloon_core_init(void)
 	if (err)
 		return err;
 	bcore_debugfs_init();
+	if (meminfo_at_end)
+		bcore_meminfo_hook.kp.symbol_name = NULL;
 	bcore_hook_attach(&bcore_meminfo_hook, meminfo_hook);
 	bcore_show_mem_hook.krp.kp.symbol_name = show_mem_symbol;
 	bcore_hook_attach(&bcore_show_mem_hook, show_mem_hook);

@@ -10,7 +10,7 @@
 void bcore_show_values(struct seq_file *m);
 long bcore_rejected_count(void);
 
-/* A kretprobe that adds balloon lines to a kernel report. */
+/* A probe that adds balloon lines to a kernel report. */
 enum bcore_hook_state {
 	BCORE_HOOK_DISABLED,	/* switched off by its module parameter */
 	BCORE_HOOK_ATTACHED,
@@ -19,7 +19,10 @@ enum bcore_hook_state {
 
 struct bcore_hook {
 	const char *what;	/* where the lines show, for log lines */
-	struct kretprobe krp;
+	struct kprobe kp;	/* entry probe, tried first if it names a symbol */
+	struct kretprobe krp;	/* return probe, if it names a symbol */
+	const char *fallback;	/* logged when the entry probe fails */
+	bool on_entry;		/* attached through kp, not krp */
 	enum bcore_hook_state state;
 	int err;
 };
