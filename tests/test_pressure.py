@@ -66,6 +66,8 @@ def test_bad_oom_deflate_mb_is_refused(vm, value):
     param = "/sys/module/virtio_balloon_ext/parameters/oom_deflate_mb"
     assert vm.run(f"echo {value} > {param}")[0] != 0
     assert vm.check(f"cat {param}").strip() == "8"
+    # The write's log line quotes the value as written, without echo's newline.
+    assert vm.dmesg().count(f"oom_deflate_mb: '{value}' is not a number of MiB") == 2
 
 
 def test_auto_deflate_gives_back_before_oom(vm):

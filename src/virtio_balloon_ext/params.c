@@ -6,6 +6,7 @@
  */
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
+#include <linux/string.h>
 
 #include "vbe.h"
 
@@ -15,8 +16,10 @@ static int vbe_range_set(const char *val, const struct kernel_param *kp)
 	unsigned int n;
 
 	if (kstrtouint(val, 0, &n) || n < r->min || n > r->max) {
-		pr_err("%s: '%s' is not a number of %s from %u to %u\n",
-		       kp->name, val, r->unit, r->min, r->max);
+		/* Without the newline that echo adds on a write to sysfs. */
+		pr_err("%s: '%.*s' is not a number of %s from %u to %u\n",
+		       kp->name, (int)strcspn(val, "\n"), val, r->unit, r->min,
+		       r->max);
 		return -EINVAL;
 	}
 	WRITE_ONCE(*r->value, n);
