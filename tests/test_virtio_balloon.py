@@ -123,6 +123,49 @@ def test_kicks_stay_on_this_cpu_when_it_is_the_only_one(oom_vm):
     assert int(vb_debugfs(oom_vm)["remote_kicks"]) > 0
 
 
+SLOW_KICK = "/sys/module/virtio_balloon_ext/parameters/slow_kick_us"
+
+
+def test_kicks_come_back_to_this_cpu_once_they_return_at_once(oom_vm):
+    """With remote kicks on, one kick per 64 batches still goes inline, timed; two
+    of those in a row no slower than slow_kick_us turn remote kicks off.
+    TCG's kicks are always slow, so raising the bar to 1 s stands in for a
+    host that got fast (a migration to KVM, say); lowering it again must
+    bring remote kicks back. The balloon lands on every target throughout."""
+    base = fresh(oom_vm)
+    balloon_to(oom_vm, RAM, 256 * MiB)
+    balloon_to(oom_vm, RAM, 0)
+    assert vb_debugfs(oom_vm)["remote_kick_deflate"] == "on"
+    oom_vm.check("dmesg -c >/dev/null")
+    oom_vm.check(f"echo 1000000 > {SLOW_KICK}")
+    try:
+        # 768 MiB is 192 deflate batches of 4 MiB: at least two inline rechecks.
+        for mib in (768, 0):
+            balloon_to(oom_vm, RAM, mib * MiB)
+            check_accounting(oom_vm, mib * 1024, True, base)
+        d = vb_debugfs(oom_vm)
+        assert d["remote_kick_deflate"] == "off", d
+        log = oom_vm.dmesg()
+        assert re.search(r"the host handles notifications elsewhere again \(\d+ us\); "
+                         r"kicking deflate from this CPU from now on", log), log
+    finally:
+        oom_vm.check(f"echo 100 > {SLOW_KICK}")
+    for mib in (256, 0):
+        balloon_to(oom_vm, RAM, mib * MiB)
+        check_accounting(oom_vm, mib * 1024, True, base)
+    assert vb_debugfs(oom_vm)["remote_kick_deflate"] == "on"
+    assert re.search(rf"kicking deflate {KICK_LINE}", oom_vm.dmesg())
+
+
+@pytest.mark.parametrize("value", ["0", "1000001", "fast"])
+def test_slow_kick_us_refuses_bad_values(oom_vm, value):
+    fresh(oom_vm)
+    rc, _ = oom_vm.run(f"echo {value} > {SLOW_KICK}")
+    assert rc != 0
+    assert oom_vm.check(f"cat {SLOW_KICK}").strip() == "100"
+    assert f"slow_kick_us: '{value}' is not a number of us from 1 to 1000000" in oom_vm.dmesg()
+
+
 def test_oom_deflates_instead_of_killing(oom_vm):
     fresh(oom_vm)
     balloon_to(oom_vm, RAM, 640 * MiB)

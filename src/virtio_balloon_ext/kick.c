@@ -10,7 +10,11 @@
  * batch meanwhile. Once kicks are seen to take that long, and longer than
  * the guest's work between them, later ones are sent from another CPU, so
  * that the host's work on batch n overlaps the guest's on batch n+1. Each
- * of the two queues decides for itself.
+ * of the two queues decides for itself. Every VBE_RECHECK_BATCHES batches
+ * one kick still goes inline and is timed, so that a queue whose kicks
+ * return at once again (a host that was only busy a while, a guest
+ * migrated to a host with ioeventfd) goes back to inline kicks and
+ * interrupts.
  *
  * Such a host (QEMU under TCG) also holds its global lock while the handler
  * runs, and a vCPU needs that lock to take an interrupt. An interrupt the
@@ -21,6 +25,7 @@
 #include <linux/cpumask.h>
 #include <linux/ktime.h>
 #include <linux/math64.h>
+#include <linux/moduleparam.h>
 #include <linux/smp.h>
 #include <linux/virtio.h>
 
@@ -29,11 +34,22 @@
 /*
  * A notification that takes longer than this, and longer than the guest's
  * own work since the last one, was handled in our vCPU and is worth
- * overlapping; this many in a row, not one a busy host happened to delay,
- * say so.
+ * overlapping; VBE_SLOW_KICKS in a row, not one a busy host happened to
+ * delay, say so. With kicks remote, VBE_FAST_KICKS timed inline kicks in a
+ * row that take no longer say the host works elsewhere again. A 4 MiB
+ * batch's handler takes milliseconds under TCG; a KVM exit, microseconds.
  */
-#define VBE_SLOW_KICK_NS	(100 * NSEC_PER_USEC)
+static unsigned int slow_kick_us = 100;
+static struct vbe_uint_range slow_kick_us_range = {
+	.value = &slow_kick_us, .min = 1, .max = USEC_PER_SEC, .unit = "us",
+};
+module_param_cb(slow_kick_us, &vbe_range_ops, &slow_kick_us_range, 0644);
+MODULE_PARM_DESC(slow_kick_us, "A notification taking longer was handled in the notifying vCPU: send later ones from another CPU (us, 1-1000000, default 100)");
+
 #define VBE_SLOW_KICKS		4
+#define VBE_FAST_KICKS		2
+/* Batches, not kicks: a kick the host does not need is never sent. */
+#define VBE_RECHECK_BATCHES	64
 
 static void vbe_kick_work(struct work_struct *work)
 {
@@ -104,6 +120,49 @@ static bool vbe_kick_remote(struct vbe *vb, enum vbe_vq vq)
 	return true;
 }
 
+static bool vbe_kick_slow(u64 took)
+{
+	return took > (u64)READ_ONCE(slow_kick_us) * NSEC_PER_USEC;
+}
+
+/* An inline kick took @took ns, @since ns after the last one returned. */
+static void vbe_kick_judge_inline(struct vbe *vb, struct vbe_kick *k, u64 took,
+				  u64 since)
+{
+	/*
+	 * Overlap pays only where the host's part is the larger: inflating
+	 * with init_on_alloc, zeroing the pages takes the guest far longer,
+	 * and the host working beside it slowed it down (to half the speed,
+	 * make bench with default arguments).
+	 */
+	if (!vbe_kick_slow(took) || took <= since) {
+		k->slow = 0;
+		return;
+	}
+	if (++k->slow < VBE_SLOW_KICKS)
+		return;
+	k->slow = 0;
+	k->fast = 0;
+	WRITE_ONCE(k->remote, true);
+	dev_info(&vb->vdev->dev, "the host handles a notification in the notifying CPU (%llu us); kicking %s from another CPU from now on\n",
+		 div_u64(took, NSEC_PER_USEC), vb->vqs[k->vq]->name);
+}
+
+/* The same, for the occasional inline kick of a queue whose kicks are remote. */
+static void vbe_kick_judge_recheck(struct vbe *vb, struct vbe_kick *k, u64 took)
+{
+	if (vbe_kick_slow(took)) {
+		k->fast = 0;
+		return;
+	}
+	if (++k->fast < VBE_FAST_KICKS)
+		return;
+	k->fast = 0;
+	WRITE_ONCE(k->remote, false);
+	dev_info(&vb->vdev->dev, "the host handles notifications elsewhere again (%llu us); kicking %s from this CPU from now on\n",
+		 div_u64(took, NSEC_PER_USEC), vb->vqs[k->vq]->name);
+}
+
 /*
  * Tell the host there are new buffers on the inflate or deflate queue @vq,
  * which are queues 0 and 1 of every device, as enum vbe_vq has them.
@@ -112,28 +171,24 @@ static bool vbe_kick_remote(struct vbe *vb, enum vbe_vq vq)
 void vbe_kick(struct vbe *vb, struct virtqueue *vq)
 {
 	struct vbe_kick *k = &vb->kick[vq->index];
+	bool remote = READ_ONCE(k->remote);
 	u64 start, took;
 
+	if (remote)
+		k->since_inline++;
 	if (!virtqueue_kick_prepare(vq))
 		return;
-	if (READ_ONCE(k->remote) && vbe_kick_remote(vb, k->vq))
+	if (remote && k->since_inline < VBE_RECHECK_BATCHES &&
+	    vbe_kick_remote(vb, k->vq))
 		return;
+	k->since_inline = 0;
 
 	start = ktime_get_ns();
 	virtqueue_notify(vq);
 	took = ktime_get_ns() - start;
-	/*
-	 * Overlap pays only where the host's part is the larger: inflating
-	 * with init_on_alloc, zeroing the pages takes the guest far longer,
-	 * and the host working beside it slowed it down (to half the speed,
-	 * make bench with default arguments).
-	 */
-	if (took <= VBE_SLOW_KICK_NS || took <= start - k->last_end) {
-		k->slow = 0;
-	} else if (++k->slow == VBE_SLOW_KICKS && !READ_ONCE(k->remote)) {
-		WRITE_ONCE(k->remote, true);
-		dev_info(&vb->vdev->dev, "the host handles a notification in the notifying CPU (%llu us); kicking %s from another CPU from now on\n",
-			 div_u64(took, NSEC_PER_USEC), vq->name);
-	}
+	if (remote)
+		vbe_kick_judge_recheck(vb, k, took);
+	else
+		vbe_kick_judge_inline(vb, k, took, start - k->last_end);
 	k->last_end = start + took;
 }

@@ -99,6 +99,8 @@ struct vbe_kick {
 	enum vbe_vq vq;
 	bool remote;		/* kicks go from another CPU */
 	unsigned int slow;	/* slow inline kicks in a row */
+	unsigned int fast;	/* remote: fast inline rechecks in a row */
+	unsigned int since_inline;	/* remote: batches since an inline kick */
 	u64 last_end;		/* ns: when the last inline kick returned */
 };
 
