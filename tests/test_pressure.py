@@ -64,10 +64,11 @@ def test_bad_oom_deflate_mb_is_refused(vm, value):
     assert f"oom_deflate_mb: '{value}' is not a number of MiB from 1 to 4096" in vm.dmesg()
     load_driver(vm, "oom_deflate_mb=8")
     param = "/sys/module/virtio_balloon_ext/parameters/oom_deflate_mb"
+    vm.check("dmesg -c >/dev/null")
     assert vm.run(f"echo {value} > {param}")[0] != 0
     assert vm.check(f"cat {param}").strip() == "8"
     # The write's log line quotes the value as written, without echo's newline.
-    assert vm.dmesg().count(f"oom_deflate_mb: '{value}' is not a number of MiB") == 2
+    assert f"oom_deflate_mb: '{value}' is not a number of MiB from 1 to 4096" in vm.dmesg()
 
 
 def test_auto_deflate_gives_back_before_oom(vm):
