@@ -116,6 +116,7 @@ static void vbe_batch_send(struct vbe *vb, struct virtqueue *vq, struct vbe_batc
 	struct scatterlist sg;
 	int err;
 
+	vbe_kick_before_batch(vb, vq);
 	while (done < b->num_pfns) {
 		n = min_t(unsigned int, b->num_pfns - done, VBE_PFNS_MAX);
 		sg_init_one(&sg, &b->pfns[done], sizeof(b->pfns[0]) * n);

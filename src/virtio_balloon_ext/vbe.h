@@ -184,6 +184,7 @@ void vbe_ack(struct virtqueue *vq);
 int vbe_kick_init(struct vbe *vb);
 void vbe_kick_exit(struct vbe *vb);
 void vbe_kick(struct vbe *vb, struct virtqueue *vq);
+void vbe_kick_before_batch(struct vbe *vb, struct virtqueue *vq);
 void vbe_kick_flush(struct vbe *vb);
 void vbe_irq_off(struct vbe *vb, struct virtqueue *vq);
 bool vbe_kick_remote_on(struct vbe *vb, struct virtqueue *vq);
