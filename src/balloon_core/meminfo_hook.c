@@ -2,11 +2,12 @@
 /*
  * Add the balloon lines to /proc/meminfo on a stock kernel.
  *
- * meminfo_proc_show() calls hugetlb_report_meminfo(m) after the lines the
- * never-merged series put the balloon lines after, so an entry probe there
- * prints them in the same place, for the cost of one probe hit. Kernels
- * without hugetlbfs have no such function; there, and with meminfo_at_end,
- * a return probe on meminfo_proc_show() appends them at the end instead.
+ * meminfo_proc_show() calls hugetlb_report_meminfo(m) just before the
+ * HugePages lines, where the never-merged series printed the balloon lines:
+ * an entry probe there prints them in the same place, for one probe hit per
+ * read. Kernels without hugetlbfs have no such function; there, and with
+ * meminfo_at_end, a return probe on meminfo_proc_show() appends them at the
+ * end instead.
  *
  * If the seq_file overflows, seq_read() calls meminfo_proc_show() again
  * with a bigger buffer and the lines are printed again with it.
