@@ -142,7 +142,6 @@ static void vbe_kick_judge_inline(struct vbe *vb, struct vbe_kick *k, u64 took,
 	if (++k->slow < VBE_SLOW_KICKS)
 		return;
 	k->slow = 0;
-	k->fast = 0;
 	WRITE_ONCE(k->remote, true);
 	dev_info(&vb->vdev->dev, "the host handles a notification in the notifying CPU (%llu us); kicking %s from another CPU from now on\n",
 		 div_u64(took, NSEC_PER_USEC), vb->vqs[k->vq]->name);
