@@ -4,12 +4,15 @@
 A value that was not measured gets no bar but the text "n/m", so a missing
 bar can't be mistaken for a zero.
 """
+from argparse import Namespace
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a build machine
 import matplotlib.pyplot as plt  # noqa: E402
+
+from trial import reps_text  # noqa: E402
 
 COLORS = {"in-tree": "#8c8c8c", "ext": "#1f77b4", "ext-auto": "#2ca02c", "floor": "#c7c7c7",
           "without": "#8c8c8c", "with": "#1f77b4"}
@@ -124,7 +127,8 @@ def write_chart(results: dict, path: Path):
     fig.suptitle(f"balloon-ext vs in-tree virtio_balloon: {meta['kernel_release']}, "
                  f"{meta['guest_mem']} guest, QEMU TCG, {meta['date']}, "
                  f"commit {meta['git_commit'][:12]}{' (dirty)' if meta['git_dirty'] else ''}, "
-                 f"{meta['options']['reps']} rep(s), host load {meta['host_loadavg_start']}",
+                 f"{reps_text(Namespace(**meta['options']), meta['options']['parts'])}, "
+                 f"host load {meta['host_loadavg_start']}",
                  fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

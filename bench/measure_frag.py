@@ -63,7 +63,7 @@ def measure_one(vm, record: dict, opts):
 def run(guest, opts, trials: list[dict]):
     default = guest.vm.check(f"cat {PCP_FRACTION}").strip()
     try:
-        run_rotating(guest, opts, trials, "driver", opts.drivers, measure_one,
+        run_rotating(guest, opts, "frag", trials, "driver", opts.drivers, measure_one,
                      lambda r: (f": order-9 free blocks {r['order9_before']} -> "
                                 f"{r['order9_after']} (free {r['free_mib_before']} -> "
                                 f"{r['free_mib_after']} MiB, {r['pcp_pages_after']} pages "

@@ -12,7 +12,7 @@ from bench_guest import RAM
 from guest_ops import move_balloon, use_driver
 from qemu_threads import MAIN, timed, us_per_page, vcpu_threads
 from stats import by_key, summary
-from trial import alternating, attempt, describe
+from trial import alternating, attempt, describe, reps_for
 
 MiB = 1 << 20
 # An empty balloon and a freshly loaded driver settle before the clock starts.
@@ -36,7 +36,7 @@ def measure_one(vm, record: dict, timeout: float, poll: float):
 
 def run(guest, opts, trials: list[dict]):
     """Every repetition, driver and size once, drivers alternating."""
-    for rep in range(opts.reps):
+    for rep in range(reps_for(opts, "inflate")):
         for driver in alternating(opts.drivers, rep):
             for size_mib in opts.sizes:
                 record = {"rep": rep + 1, "driver": driver, "size_mib": size_mib}

@@ -38,7 +38,7 @@ def measure_one(vm, record: dict, opts):
 
 
 def run(guest, opts, trials: list[dict]):
-    run_rotating(guest, opts, trials, "state", STATES, measure_one,
+    run_rotating(guest, opts, "meminfo", trials, "state", STATES, measure_one,
                  lambda r: (f" balloon_core: {r['ns_per_read']} ns/read in the best batch, "
                             f"{r['ns_per_read_mean']} on average ({r['bytes_per_read']} bytes)"))
 

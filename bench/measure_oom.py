@@ -25,7 +25,7 @@ from bench_guest import RAM
 from guest_ops import (DRIVERS, ballooned_mib, clear_dmesg, killed_processes, move_balloon,
                        pressure_deflated_pages, use_driver, vmstat)
 from stats import by_key, summary
-from trial import alternating, attempt, describe
+from trial import alternating, attempt, describe, reps_for
 
 MiB = 1 << 20
 MODES = ("balloon", "floor")
@@ -82,7 +82,7 @@ def measure_one(vm, record: dict, opts):
 
 def run(guest, opts, trials: list[dict]):
     """Each repetition: every OOM driver's balloon run, then every one's floor."""
-    for rep in range(opts.reps):
+    for rep in range(reps_for(opts, "oom")):
         for mode in MODES:
             for driver in alternating(opts.oom_drivers, rep):
                 record = {"rep": rep + 1, "driver": driver, "mode": mode}

@@ -7,6 +7,8 @@ measured ("2/3"), and one where none did says "not measured", never a number.
 import json
 from pathlib import Path
 
+from trial import reps_text
+
 # The inflate and frag tables' columns; the OOM table has one per driver that ran.
 DRIVERS = ("in-tree", "ext")
 LABEL_WIDTH, CELL_WIDTH = 40, 32
@@ -167,7 +169,7 @@ def table(results: dict, opts) -> str:
            f"{meta['qemu_version']}, host {meta['host_cpus']} CPUs, "
            f"load {meta['host_loadavg_start']} -> {meta.get('host_loadavg_end', '?')}"]
     for config, data in results["configs"].items():
-        out += ["", f"== {config}: guest {meta['guest_mem']}, {opts.reps} rep(s), "
+        out += ["", f"== {config}: guest {meta['guest_mem']}, {reps_text(opts, opts.parts)}, "
                     f"cmdline: {data.get('guest_cmdline', '?')}"]
         if data.get("error"):
             out.append(f"  FAILED: {data['error'][:500]}")

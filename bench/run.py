@@ -29,6 +29,7 @@ import measure_oom
 import report
 import targets
 from guest_ops import DRIVERS, POLL_SECONDS, prime_host_memory
+from trial import PART_REPS
 
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
@@ -71,7 +72,9 @@ def csv(kind, choices=None):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=3, help="repetitions of every part (default 3)")
+    p.add_argument("--reps", type=int, default=None,
+                   help="repetitions of every part (default: "
+                        + ", ".join(f"{part} {n}" for part, n in PART_REPS.items()) + ")")
     p.add_argument("--parts", type=csv(str, PARTS), default=list(PARTS),
                    help=f"comma-separated, of {','.join(PARTS)} (default all)")
     p.add_argument("--configs", type=csv(str, CONFIGS), default=list(CONFIGS),
