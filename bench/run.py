@@ -69,10 +69,21 @@ def csv(kind, choices=None):
     return parse
 
 
+def positive(text: str) -> int:
+    """An argparse type for a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=None,
+    p.add_argument("--reps", type=positive, default=None,
                    help="repetitions of every part (default: "
                         + ", ".join(f"{part} {n}" for part, n in PART_REPS.items()) + ")")
     p.add_argument("--parts", type=csv(str, PARTS), default=list(PARTS),

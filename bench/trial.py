@@ -54,11 +54,11 @@ PART_REPS = {"inflate": 10, "oom": 3, "frag": 10, "meminfo": 10}
 
 def reps_for(opts, part: str) -> int:
     """Repetitions of `part`: --reps when given, else PART_REPS."""
-    return opts.reps if opts.reps else PART_REPS[part]
+    return opts.reps or PART_REPS[part]
 
 
 def reps_text(opts, parts) -> str:
-    """The repetitions of `parts` for a headline, e.g. "9 reps of inflate, 3 of oom"."""
+    """The repetitions of `parts` for a headline, e.g. "10 reps of inflate, 3 of oom"."""
     counts = [(part, reps_for(opts, part)) for part in parts]
     if len({n for _, n in counts}) == 1:
         return f"{counts[0][1]} rep(s)"
