@@ -4,10 +4,12 @@ Its guest has none of the project's files, so it does not wait for (or fail
 with) the project's build: on a kernel the project does not build for yet,
 this test still shows that fetching, the initramfs and booting work.
 """
+from pathlib import Path
+
 import pytest
 
 from harness import timing
-from harness.guest import boot_vm
+from harness.guest import boot_vm, emulator_boot_oops
 
 GIB = 1024**3
 BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
@@ -35,3 +37,15 @@ def test_boot_console_and_qmp(bare_vm, kernel):
         assert any(entry.startswith("virtio") for entry in bound), bound
     finally:
         bare_vm.check("rmmod virtio_balloon")
+
+
+def test_emulator_boot_oops_is_told_from_a_crash_of_ours():
+    """Only the TCG int3 oops with none of our modules loaded earns a second boot."""
+    # A real one: 6.12 died so at boot in a full CI run.
+    console = (Path(__file__).parent / "data" / "6.12-boot-int3-oops.console.log").read_text()
+    assert emulator_boot_oops(console)
+    ours = console.replace("Modules linked in:", "Modules linked in: virtio_balloon_ext balloon_core")
+    assert not emulator_boot_oops(ours)
+    other = console.replace("Oops: int3", "Oops: general protection fault")
+    assert not emulator_boot_oops(other)
+    assert not emulator_boot_oops("")
