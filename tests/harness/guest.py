@@ -33,7 +33,7 @@ def emulator_boot_oops(console: str) -> bool:
     Under TCG a kernel switching a static key, while the other vCPU runs
     through the patched site, now and then dies with "Oops: int3" (vm.py,
     BASE_CMDLINE). tsc=unstable keeps the sched_clock key still; a full run
-    at 6568768 saw two 6.12 boots of eleven die so in run_timer_softirq, 1.2 s
+    at 6568768 saw two of nine 6.12 boots die so in run_timer_softirq, 1.2 s
     into boot, before init had loaded anything.
     """
     if "Oops: int3" not in console:
