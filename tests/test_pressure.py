@@ -157,3 +157,43 @@ def what_happened(vm, start=None) -> str:
               vm.run("grep -E '^(MemFree|MemAvailable|Inflated)' /proc/meminfo")[1],
               vm.run("dmesg | tail -n 40")[1]]
     return "\n".join(lines)
+
+
+def test_pressure_while_the_host_inflates(vm):
+    """The host inflates into memory a hog holds, then a second hog needs the balloon back.
+
+    Inflation allocates with no lock held and the shrinker and the OOM
+    notifier never wait for a lock held across an allocation or a host
+    round trip. On the debug kernel lockdep watches this: the locking the
+    driver had before printed a circular dependency between its lock and
+    fs_reclaim here. The memory needed adds up to more than the guest has,
+    so the pressure comes whatever the host's speed.
+    """
+    fresh(vm, "auto_deflate=1 pressure_pause_ms=600000")
+    vm.check("hog 500 -1 >/tmp/hog.out 2>&1 &")
+    wait_guest_output(vm, "/tmp/hog.out", "touched 500")
+    vm.qmp("balloon", value=400 * MiB)  # 624 MiB ballooned: more than is free
+    deadline = time.monotonic() + 300
+    while not (c := counters(vm))["inflate_pauses"] and not c["alloc_failures"]:
+        assert time.monotonic() < deadline, what_happened(vm)
+        time.sleep(0.5)
+    kills = vmstat(vm, "oom_kill")
+    rc, out = vm.run("hog 250 2>/dev/null", timeout=600)
+    assert rc == 0 and "hog: touched 250 MiB" in out, what_happened(vm)
+    assert vmstat(vm, "oom_kill") == kills, what_happened(vm)
+    assert vm.run("pidof hog")[0] == 0, what_happened(vm)  # the first still holds its 500
+    c = counters(vm)
+    assert c["auto_deflated_pages"] + c["oom_deflated_pages"] > 0, c
+    # Inflation stays paused: the host's view settles on what the guest shows.
+    deadline = time.monotonic() + 60
+    while (RAM - vm.qmp("query-balloon")["actual"]) // 1024 != meminfo_kb(vm)["InflatedFree"]:
+        assert time.monotonic() < deadline, what_happened(vm)
+        time.sleep(0.5)
+    assert meminfo_kb(vm)["InflatedFree"] == int(vb_debugfs(vm)["actual_kb"])
+
+
+def wait_guest_output(vm, path: str, text: str, timeout: float = 600):
+    deadline = time.monotonic() + timeout
+    while text not in vm.run(f"cat {path}")[1]:
+        assert time.monotonic() < deadline, what_happened(vm)
+        time.sleep(1)

@@ -28,6 +28,17 @@
 #define BEXT_BALLOON_MIGRATION 1
 #endif
 
+/*
+ * Balloon pages may come from ZONE_MOVABLE and CMA only where they can be
+ * migrated out of them; otherwise they would block memory offlining and
+ * CMA allocations.
+ */
+#ifdef BEXT_BALLOON_MIGRATION
+#define BEXT_BALLOON_GFP	GFP_HIGHUSER_MOVABLE
+#else
+#define BEXT_BALLOON_GFP	GFP_HIGHUSER
+#endif
+
 #if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_MOPS) && \
 	!defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
 #define BEXT_BALLOON_INODE 1
@@ -83,7 +94,29 @@ static inline void bext_balloon_exit(struct bext_balloon *b)
 	bext_balloon_inode_detach(b);
 }
 
-/* Put freshly allocated pages into the balloon; empties @pages. */
+/*
+ * The kernel's list calls hold pages_lock with interrupts off for the
+ * whole list: hand them a few pages at a time.
+ */
+#define BEXT_BALLOON_LIST_CHUNK	64
+
+static inline void bext_balloon_enqueue_chunks(struct balloon_dev_info *info,
+					       struct list_head *pages)
+{
+	struct page *page, *next;
+	unsigned int n = 0;
+	LIST_HEAD(chunk);
+
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_move_tail(&page->lru, &chunk);
+		if (++n == BEXT_BALLOON_LIST_CHUNK || list_empty(pages)) {
+			balloon_page_list_enqueue(info, &chunk);
+			n = 0;
+		}
+	}
+}
+
+/* Put pages the host has just taken into the balloon; empties @pages. */
 static inline void bext_balloon_enqueue_list(struct balloon_dev_info *info,
 					     struct list_head *pages,
 					     bool adjust_managed)
@@ -95,23 +128,46 @@ static inline void bext_balloon_enqueue_list(struct balloon_dev_info *info,
 		list_for_each_entry(page, pages, lru)
 			adjust_managed_page_count(page, -1);
 #endif
-	balloon_page_list_enqueue(info, pages);
+	bext_balloon_enqueue_chunks(info, pages);
 }
 
-/* Take up to @n pages out of the balloon onto @pages; returns how many. */
+/*
+ * Take up to @n pages out of the balloon onto @pages, to deflate; returns
+ * how many. Up to 6.19 they stay out of the managed count until released
+ * (bext_balloon_release_page()), once the host knows; from 7.0 the core
+ * counts them back here.
+ */
 static inline size_t bext_balloon_dequeue_list(struct balloon_dev_info *info,
-					       struct list_head *pages,
-					       size_t n, bool adjust_managed)
+					       struct list_head *pages, size_t n)
 {
-	size_t got = balloon_page_list_dequeue(info, pages, n);
-#ifndef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
-	struct page *page;
+	size_t got = 0, step;
 
-	if (adjust_managed)
-		list_for_each_entry(page, pages, lru)
-			adjust_managed_page_count(page, 1);
-#endif
+	while (got < n) {
+		step = balloon_page_list_dequeue(info, pages,
+						 min_t(size_t, n - got,
+						       BEXT_BALLOON_LIST_CHUNK));
+		if (!step)
+			break;
+		got += step;
+	}
 	return got;
+}
+
+/* Dequeued pages that were not deflated after all go back; empties @pages. */
+static inline void bext_balloon_requeue_list(struct balloon_dev_info *info,
+					     struct list_head *pages)
+{
+	bext_balloon_enqueue_chunks(info, pages);
+}
+
+/* A dequeued page the host knows is gone goes back to the allocator. */
+static inline void bext_balloon_release_page(struct page *page, bool adjust_managed)
+{
+#ifndef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
+	if (adjust_managed)
+		adjust_managed_page_count(page, 1);
+#endif
+	put_page(page);		/* the balloon's reference */
 }
 
 /*

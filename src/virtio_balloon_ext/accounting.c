@@ -16,7 +16,7 @@ static long sum_free_kb;
 
 long vbe_inflated_kb(const struct vbe *vb)
 {
-	return (long)READ_ONCE(vb->num_pages) << (VIRTIO_BALLOON_PFN_SHIFT - 10);
+	return (long)vbe_num_pages(vb) << (VIRTIO_BALLOON_PFN_SHIFT - 10);
 }
 
 void vbe_report_inflated(struct vbe *vb)

@@ -60,11 +60,7 @@ static int vbe_show(struct seq_file *m, void *v)
 	vbe_show_count(m, "paused_rounds", &vb->count.paused_rounds);
 	vbe_show_count(m, "pressure_cycles", &vb->count.pressure_cycles);
 	seq_printf(m, "inflate_paused_ms: %u\n", jiffies_to_msecs(vbe_inflation_paused(vb)));
-	seq_printf(m, "remote_kick_inflate: %s\n",
-		   READ_ONCE(vb->kick[VBE_VQ_INFLATE].remote) ? "on" : "off");
-	seq_printf(m, "remote_kick_deflate: %s\n",
-		   READ_ONCE(vb->kick[VBE_VQ_DEFLATE].remote) ? "on" : "off");
-	vbe_show_count(m, "remote_kicks", &vb->count.remote_kicks);
+	vbe_show_count(m, "queue_errors", &vb->count.queue_errors);
 	vbe_show_count(m, "migrated_pages", &vb->count.migrated);
 	vbe_show_count(m, "alloc_failures", &vb->count.alloc_failures);
 	vbe_show_count(m, "hinted_blocks", &vb->count.hinted_blocks);

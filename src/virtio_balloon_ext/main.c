@@ -169,14 +169,15 @@ static void vbe_stop_callers(struct vbe *vb)
 /* Give every page back, tell the host, then reset the device. */
 static void vbe_empty(struct vbe *vb)
 {
-	while (READ_ONCE(vb->num_pages)) {
-		vbe_leak(vb, vb->num_pages);
+	while (vbe_num_pages(vb)) {
+		vbe_leak(vb, &vb->batch[VBE_B_SIZE], vbe_num_pages(vb));
 		cond_resched();	/* pages isolated for migration come back soon */
 	}
+	/* The shrinker's last request may still be on the queue. */
+	vbe_batch_wait(vb, vb->vqs[VBE_VQ_DEFLATE], &vb->batch[VBE_B_AUTO]);
 	vbe_update_actual(vb);
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		vbe_hint_return(vb, ULONG_MAX);
-	vbe_kick_flush(vb);
 	virtio_reset_device(vb->vdev);
 	vb->vdev->config->del_vqs(vb->vdev);
 }
@@ -197,12 +198,6 @@ static int vbe_probe(struct virtio_device *vdev)
 		kfree(vb);
 		return -ENOMEM;
 	}
-	err = vbe_kick_init(vb);
-	if (err) {
-		vbe_batches_free(vb);
-		kfree(vb);
-		return err;
-	}
 	vdev->priv = vb;
 	vb->vdev = vdev;
 	INIT_WORK(&vb->size_work, vbe_size_work);
@@ -210,7 +205,10 @@ static int vbe_probe(struct virtio_device *vdev)
 	spin_lock_init(&vb->pause_lock);
 	INIT_WORK(&vb->stats_work, vbe_stats_work);
 	spin_lock_init(&vb->stop_lock);
-	mutex_init(&vb->lock);
+	spin_lock_init(&vb->ring_lock);
+	mutex_init(&vb->oom_lock);
+	mutex_init(&vb->auto_lock);
+	mutex_init(&vb->migrate_lock);
 	init_waitqueue_head(&vb->acked);
 	vb->deflate_on_oom = vbe_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	err = bext_balloon_init(&vb->balloon, vbe_migratepage, !vb->deflate_on_oom);
@@ -250,7 +248,6 @@ err_del_vqs:
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
-	vbe_kick_exit(vb);
 	vbe_batches_free(vb);
 	kfree(vb);
 	return err;
@@ -275,7 +272,6 @@ static void vbe_remove(struct virtio_device *vdev)
 	vbe_empty(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
-	vbe_kick_exit(vb);
 	vbe_batches_free(vb);
 	kfree(vb);
 }

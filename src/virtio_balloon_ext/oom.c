@@ -25,20 +25,21 @@ static struct vbe_uint_range oom_deflate_mb_range = {
 module_param_cb(oom_deflate_mb, &vbe_range_ops, &oom_deflate_mb_range, 0644);
 MODULE_PARM_DESC(oom_deflate_mb, "MiB given back per OOM notifier call with DEFLATE_ON_OOM (1-4096, default 64; the in-tree driver gives 1)");
 
-/* Give back up to @pages 4 KiB pages; returns the guest pages freed. */
-unsigned long vbe_deflate_for_pressure(struct vbe *vb, unsigned long pages)
+/*
+ * Give back up to @pages 4 KiB pages through the notifier's own batch, so
+ * that it never waits behind the size work; returns the guest pages freed.
+ */
+static unsigned long vbe_oom_deflate(struct vbe *vb, unsigned long pages)
 {
 	unsigned long done = 0;
 	unsigned int got;
 
-	while (done < pages && READ_ONCE(vb->num_pages)) {
-		got = vbe_leak(vb, pages - done);
+	while (done < pages && vbe_num_pages(vb)) {
+		got = vbe_leak(vb, &vb->batch[VBE_B_OOM], pages - done);
 		if (!got)
 			break;	/* the rest is isolated for migration */
 		done += got;
 	}
-	vbe_update_actual(vb);
-	vbe_pause_inflation(vb);
 	return done / VBE_PAGES_PER_PAGE;
 }
 
@@ -49,8 +50,16 @@ static int vbe_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned long *freed = parm;
 	unsigned long pages;
 
-	pages = vbe_deflate_for_pressure(vb, (unsigned long)READ_ONCE(oom_deflate_mb) <<
-					 (20 - VIRTIO_BALLOON_PFN_SHIFT));
+	/* The kernel's oom_lock serializes calls: this never waits. */
+	if (!mutex_trylock(&vb->oom_lock))
+		return NOTIFY_OK;
+	pages = vbe_oom_deflate(vb, (unsigned long)READ_ONCE(oom_deflate_mb) <<
+				(20 - VIRTIO_BALLOON_PFN_SHIFT));
+	mutex_unlock(&vb->oom_lock);
+	if (pages) {
+		vbe_update_actual(vb);
+		vbe_pause_inflation(vb);
+	}
 	atomic_long_inc(&vb->count.oom_calls);
 	atomic_long_add(pages, &vb->count.oom_deflated);
 	*freed += pages;

@@ -19,7 +19,6 @@
  *    smaller balloon in `actual` meanwhile and may lower its target; if it
  *    does not, the driver inflates toward it again once the pause is over.
  */
-#include <linux/delay.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
@@ -30,9 +29,6 @@
 /* At least this much per shrinker call: its default batch is 512 KiB. */
 #define VBE_AUTO_MIN_PAGES	(SZ_16M >> VIRTIO_BALLOON_PFN_SHIFT)
 #define VBE_PAUSE_MAX_MS	(10 * 60 * MSEC_PER_SEC)
-/* How long the shrinker waits for the lock at most: 20 x 5-10 ms. */
-#define VBE_LOCK_TRIES		20
-#define VBE_LOCK_WAIT_US	5000
 
 static bool auto_deflate;
 module_param(auto_deflate, bool, 0444);
@@ -89,27 +85,6 @@ static bool vbe_memory_short(void)
 	return si_mem_available() < (long)(totalram_pages() / 16);
 }
 
-/*
- * Wait a little for the lock, never for long: its holder may be inflating
- * and reclaiming itself, perhaps behind locks our caller holds. Mostly it
- * is another reclaimer's deflate, done in milliseconds; stopping at once
- * then left this reclaimer with nothing, and it went on to the OOM
- * notifier while memory was on its way.
- */
-static bool vbe_lock_soon(struct vbe *vb)
-{
-	unsigned int tries;
-
-	for (tries = 0; tries < VBE_LOCK_TRIES; tries++) {
-		if (mutex_trylock(&vb->lock))
-			return true;
-		if (current == READ_ONCE(vb->filler))
-			return false;	/* our own inflation holds it */
-		usleep_range(VBE_LOCK_WAIT_US, 2 * VBE_LOCK_WAIT_US);
-	}
-	return false;
-}
-
 static unsigned long vbe_auto_count(struct shrinker *s, struct shrink_control *sc)
 {
 	struct vbe *vb = bext_shrinker_priv(s);
@@ -117,26 +92,40 @@ static unsigned long vbe_auto_count(struct shrinker *s, struct shrink_control *s
 	/* Reclaim for our own inflation must not deflate us. */
 	if (current == READ_ONCE(vb->filler) || !vbe_memory_short())
 		return 0;
-	return READ_ONCE(vb->num_pages) / VBE_PAGES_PER_PAGE;
+	return vbe_num_pages(vb) / VBE_PAGES_PER_PAGE;
 }
 
+/*
+ * Reclaim can call this with filesystem locks held, from kswapd or from any
+ * allocating task: it never sleeps and never waits for a lock or the host.
+ * The pages are freed as soon as their deflate request is on the queue,
+ * which the spec allows without MUST_TELL_HOST; the next call reuses the
+ * batch only once the host has read it.
+ */
 static unsigned long vbe_auto_scan(struct shrinker *s, struct shrink_control *sc)
 {
 	struct vbe *vb = bext_shrinker_priv(s);
-	unsigned long want, freed;
+	struct vbe_batch *b = &vb->batch[VBE_B_AUTO];
+	unsigned long want, freed = 0;
 
-	if (!vbe_lock_soon(vb))
-		return SHRINK_STOP;
-	mutex_unlock(&vb->lock);
 	if (!vbe_memory_short())
 		return SHRINK_STOP;
-
-	want = max_t(unsigned long, sc->nr_to_scan * VBE_PAGES_PER_PAGE,
-		     VBE_AUTO_MIN_PAGES);
-	freed = vbe_deflate_for_pressure(vb, want);
+	if (!mutex_trylock(&vb->auto_lock))
+		return SHRINK_STOP;	/* another reclaimer is at it */
+	if (vbe_batch_done(vb, vb->vqs[VBE_VQ_DEFLATE], b)) {
+		want = max_t(unsigned long, sc->nr_to_scan * VBE_PAGES_PER_PAGE,
+			     VBE_AUTO_MIN_PAGES);
+		freed = vbe_leak_nowait(vb, b, want);
+	}
+	mutex_unlock(&vb->auto_lock);
 	atomic_long_inc(&vb->count.auto_calls);
+	if (!freed)
+		return SHRINK_STOP;
 	atomic_long_add(freed, &vb->count.auto_deflated);
-	return freed ? freed : SHRINK_STOP;
+	vbe_pause_inflation(vb);
+	/* The size work tells the host the new size: config writes may sleep. */
+	vbe_queue_size_work(vb, 0);
+	return freed;
 }
 
 int vbe_auto_deflate_start(struct vbe *vb)
@@ -145,6 +134,11 @@ int vbe_auto_deflate_start(struct vbe *vb)
 		return 0;
 	if (!vb->deflate_on_oom) {
 		dev_info(&vb->vdev->dev, "auto_deflate needs the host's DEFLATE_ON_OOM; staying off\n");
+		return 0;
+	}
+	/* Reclaim cannot wait for the host to be told before pages are reused. */
+	if (vbe_has(vb, VIRTIO_BALLOON_F_MUST_TELL_HOST)) {
+		dev_info(&vb->vdev->dev, "auto_deflate needs a host without MUST_TELL_HOST; staying off\n");
 		return 0;
 	}
 	vb->auto_shrinker = bext_shrinker_create(vbe_auto_count, vbe_auto_scan, vb,

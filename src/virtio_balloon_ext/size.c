@@ -1,149 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Inflating and deflating toward the host's target, and telling the host
- * which pages moved.
+ * Inflating and deflating toward the host's target. Pages are allocated
+ * with no lock held, as in the in-tree driver, and join the balloon (where
+ * they become movable and can be deflated) only once the host has used
+ * their inflate request. Deflated pages go back to the allocator only once
+ * the host has used their deflate request (MUST_TELL_HOST), except where a
+ * caller that must not sleep gives them back first, as the spec allows
+ * without MUST_TELL_HOST.
  */
 #include <linux/delay.h>
 #include <linux/mm.h>
-#include <linux/scatterlist.h>
 #include <linux/virtio_config.h>
 
 #include "vbe.h"
-
-/* How long to wait for the host before saying in the log that it is late. */
-#define VBE_ACK_WARN_SECS	30
-/* How long to poll for the host's answer before sleeping on it. */
-#define VBE_POLL_JIFFIES	msecs_to_jiffies(50)
-
-int vbe_batches_init(struct vbe *vb)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(vb->batch); i++) {
-		/* kmalloc, not vmalloc: the host reads them by physical address. */
-		vb->batch[i].pfns = kmalloc_array(VBE_BATCH_PFNS, sizeof(__virtio32),
-						  GFP_KERNEL);
-		if (!vb->batch[i].pfns) {
-			vbe_batches_free(vb);
-			return -ENOMEM;
-		}
-		INIT_LIST_HEAD(&vb->batch[i].pages);
-	}
-	return 0;
-}
-
-void vbe_batches_free(struct vbe *vb)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(vb->batch); i++) {
-		kfree(vb->batch[i].pfns);
-		vb->batch[i].pfns = NULL;
-	}
-}
-
-void vbe_batch_add(struct vbe *vb, struct vbe_batch *b, struct page *page)
-{
-	unsigned long pfn = page_to_pfn(page) << (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);
-	unsigned int i;
-
-	for (i = 0; i < VBE_PAGES_PER_PAGE; i++)
-		b->pfns[b->num_pfns++] = cpu_to_virtio32(vb->vdev, pfn + i);
-}
-
-void vbe_ack(struct virtqueue *vq)
-{
-	struct vbe *vb = vq->vdev->priv;
-
-	wake_up(&vb->acked);
-}
-
-/* Take the buffers the host has used off @vq; true once @bufs are all back. */
-static bool vbe_reaped_all(struct virtqueue *vq, unsigned int *bufs)
-{
-	unsigned int len;
-
-	while (*bufs && virtqueue_get_buf(vq, &len))
-		(*bufs)--;
-	return !*bufs;
-}
-
-/* Kick @vq and wait until the host has used all @bufs buffers on it. */
-void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs)
-{
-	virtqueue_kick(vq);
-	while (!wait_event_timeout(vb->acked, vbe_reaped_all(vq, &bufs),
-				   VBE_ACK_WARN_SECS * HZ))
-		dev_warn(&vb->vdev->dev, "host has not used %u %s buffers for %d s; still waiting\n",
-			 bufs, vq->name, VBE_ACK_WARN_SECS);
-}
-
-/* Credit each buffer the host has used to its batch; true once @b's are back. */
-static bool vbe_batch_done(struct virtqueue *vq, struct vbe_batch *b)
-{
-	struct vbe_batch *owner;
-	unsigned int len;
-
-	while ((owner = virtqueue_get_buf(vq, &len)))
-		owner->bufs--;
-	return !b->bufs;
-}
-
-static void vbe_batch_wait(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
-{
-	unsigned long until = jiffies + VBE_POLL_JIFFIES;
-
-	/* With the queue's interrupt off (vbe_irq_off()), poll a while first. */
-	if (vbe_kick_remote_on(vb, vq))
-		while (!vbe_batch_done(vq, b) && time_before(jiffies, until))
-			cond_resched();
-	if (!b->bufs)
-		return;
-	virtqueue_enable_cb(vq);	/* the host is slow: sleep until it is done */
-	while (!wait_event_timeout(vb->acked, vbe_batch_done(vq, b),
-				   VBE_ACK_WARN_SECS * HZ))
-		dev_warn(&vb->vdev->dev, "host has not used %u %s buffers for %d s; still waiting\n",
-			 b->bufs, vq->name, VBE_ACK_WARN_SECS);
-}
-
-/*
- * Put @b's PFNs on @vq, VBE_PFNS_MAX to a buffer, and kick once: the round
- * trip to the host is what costs, not the buffers. Does not wait.
- */
-static void vbe_batch_send(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
-{
-	unsigned int done = 0, n;
-	struct scatterlist sg;
-	int err;
-
-	vbe_kick_before_batch(vb, vq);
-	while (done < b->num_pfns) {
-		n = min_t(unsigned int, b->num_pfns - done, VBE_PFNS_MAX);
-		sg_init_one(&sg, &b->pfns[done], sizeof(b->pfns[0]) * n);
-		err = virtqueue_add_outbuf(vq, &sg, 1, b, GFP_KERNEL);
-		if (err == -ENOSPC && b->bufs) {
-			/* A small ring: let the host catch up, then go on. */
-			virtqueue_kick(vq);
-			vbe_batch_wait(vb, vq, b);
-			continue;
-		}
-		if (err) {
-			dev_err_ratelimited(&vb->vdev->dev, "cannot queue %u pfns on %s (error %d)\n",
-					    n, vq->name, err);
-			break;
-		}
-		b->bufs++;
-		done += n;
-	}
-	vbe_kick(vb, vq);
-}
-
-/* Tell the host of @b's pages and wait until it has used them all. */
-void vbe_batch_tell(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
-{
-	vbe_batch_send(vb, vq, b);
-	vbe_batch_wait(vb, vq, b);
-}
 
 s64 vbe_towards_target(struct vbe *vb)
 {
@@ -152,12 +21,12 @@ s64 vbe_towards_target(struct vbe *vb)
 	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
 			&num_pages);
 	/* Whole guest pages only, or the balloon would never settle. */
-	return (s64)ALIGN(num_pages, VBE_PAGES_PER_PAGE) - READ_ONCE(vb->num_pages);
+	return (s64)ALIGN(num_pages, VBE_PAGES_PER_PAGE) - vbe_num_pages(vb);
 }
 
 void vbe_update_actual(struct vbe *vb)
 {
-	u32 actual = READ_ONCE(vb->num_pages);
+	u32 actual = vbe_num_pages(vb);
 
 	/* The balloon's config space is little-endian, even on legacy devices. */
 	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual, &actual);
@@ -170,12 +39,21 @@ void vbe_update_actual(struct vbe *vb)
  * single pages (balloon_page_alloc()) are the fallback.
  */
 #define VBE_BLOCK_ORDER		9
-#define VBE_BLOCK_GFP	((GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM) | \
+#define VBE_BLOCK_GFP	((BEXT_BALLOON_GFP & ~__GFP_RECLAIM) | \
 			 __GFP_NOMEMALLOC | __GFP_NOWARN)
 
+/* The device takes 32-bit PFNs: a page above 16 TiB cannot be named. */
+static bool vbe_pfn_fits(struct page *page, unsigned int order)
+{
+	u64 last = ((u64)page_to_pfn(page) + BIT(order)) <<
+		   (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);
+
+	return last - 1 <= U32_MAX;
+}
+
 /*
- * Allocate up to @want guest pages onto @pages; returns how many. Never
- * sleeps to wait for memory: the caller does that without the lock.
+ * Allocate up to @want guest pages onto @pages; returns how many. Called
+ * with no lock held; never waits for memory, the size work retries later.
  */
 static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 				    unsigned int want)
@@ -187,125 +65,199 @@ static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 		page = alloc_pages(VBE_BLOCK_GFP, VBE_BLOCK_ORDER);
 		if (!page)
 			break;
+		if (!vbe_pfn_fits(page, VBE_BLOCK_ORDER)) {
+			__free_pages(page, VBE_BLOCK_ORDER);
+			break;
+		}
 		split_page(page, VBE_BLOCK_ORDER);
 		for (i = 0; i < BIT(VBE_BLOCK_ORDER); i++)
-			list_add(&page[i].lru, pages);
+			list_add_tail(&page[i].lru, pages);
 		got += BIT(VBE_BLOCK_ORDER);
 	}
 	while (got < want) {
 		page = balloon_page_alloc();
+		if (page && !vbe_pfn_fits(page, 0)) {
+			dev_warn_ratelimited(&vb->vdev->dev, "page at pfn %#lx is beyond the device's 32-bit PFNs; not ballooned\n",
+					     page_to_pfn(page));
+			put_page(page);
+			page = NULL;
+		}
 		if (!page) {
 			atomic_long_inc(&vb->count.alloc_failures);
 			dev_info_ratelimited(&vb->vdev->dev, "out of memory: got %u of %u pages this round, will retry\n",
 					     got, want);
 			break;
 		}
-		list_add(&page->lru, pages);
+		list_add_tail(&page->lru, pages);
 		got++;
 	}
 	return got;
 }
 
+/* Free pages that never reached the balloon. */
+static void vbe_free_unballooned(struct list_head *pages)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
+}
+
+/* Once the host has used @b's inflate request, its pages join the balloon. */
+static void vbe_inflated(struct vbe *vb, struct vbe_batch *b)
+{
+	if (!b->num_pfns)
+		return;
+	vbe_batch_wait(vb, vb->vqs[VBE_VQ_INFLATE], b);
+	bext_balloon_enqueue_list(&vb->balloon.info, &b->pages, !vb->deflate_on_oom);
+	atomic_add(b->num_pfns, &vb->num_pages);
+	atomic_long_add(b->num_pfns / VBE_PAGES_PER_PAGE, &vb->count.inflated);
+	b->num_pfns = 0;
+	vbe_report_inflated(vb);
+}
+
 /*
- * Inflate by up to @num 4 KiB pages, VBE_HOLD_BATCHES batches at most.
- * Batch n+1 is allocated while the host discards batch n. All under the
- * lock: a page is movable once in the balloon, and migration must not
- * tell the host of it before the host has used the inflate request.
- * The allocations cannot deadlock on the lock: they never reach the OOM
- * notifier (__GFP_NORETRY), migration and the auto-deflate shrinker only
- * try it. Returns the 4 KiB pages added.
+ * Inflate by up to @num 4 KiB pages, VBE_ROUND_BATCHES batches at most.
+ * Batch n+1 is allocated while the host works on batch n. Stops early when
+ * memory runs short or pressure pauses inflation. Returns the 4 KiB pages
+ * added.
  */
 unsigned int vbe_fill(struct vbe *vb, size_t num)
 {
 	struct virtqueue *vq = vb->vqs[VBE_VQ_INFLATE];
 	unsigned int added = 0, got = 0, want = 0, i;
 	struct vbe_batch *b;
-	struct page *page;
-	LIST_HEAD(pages);
+	LIST_HEAD(unsent);
 
-	mutex_lock(&vb->lock);
-	vbe_irq_off(vb, vq);
 	WRITE_ONCE(vb->filler, current);	/* see vbe_auto_count() */
-	for (i = 0; i < VBE_HOLD_BATCHES && added < num && got == want; i++) {
-		b = &vb->batch[i % 2];
+	for (i = 0; i < VBE_ROUND_BATCHES && added < num && got == want; i++) {
+		if (vbe_inflation_paused(vb))
+			break;
+		b = &vb->batch[VBE_B_SIZE + i % 2];
+		vbe_inflated(vb, b);	/* the batch before last */
 		want = min_t(size_t, num - added, VBE_BATCH_PFNS) / VBE_PAGES_PER_PAGE;
-		got = vbe_alloc_pages(vb, &pages, want);
+		got = vbe_alloc_pages(vb, &b->pages, want);
 		if (!got)
 			break;
-		vbe_batch_wait(vb, vq, b);	/* the batch before last */
-		b->num_pfns = 0;
-		list_for_each_entry(page, &pages, lru)
-			vbe_batch_add(vb, b, page);
-		bext_balloon_enqueue_list(&vb->balloon.info, &pages, !vb->deflate_on_oom);
-		WRITE_ONCE(vb->num_pages, vb->num_pages + b->num_pfns);
+		vbe_batch_fill_pfns(vb, b);
+		if (vbe_batch_send(vb, vq, b) < b->num_pfns) {
+			vbe_batch_unsent(b, &unsent);
+			vbe_free_unballooned(&unsent);
+			got = 0;	/* stop this round */
+		}
 		added += b->num_pfns;
-		vbe_batch_send(vb, vq, b);
 	}
-	vbe_batch_wait(vb, vq, &vb->batch[0]);
-	vbe_batch_wait(vb, vq, &vb->batch[1]);
-	virtqueue_enable_cb(vq);
+	vbe_inflated(vb, &vb->batch[VBE_B_SIZE]);
+	vbe_inflated(vb, &vb->batch[VBE_B_SIZE + 1]);
 	WRITE_ONCE(vb->filler, NULL);
-	atomic_long_add(added / VBE_PAGES_PER_PAGE, &vb->count.inflated);
-	vbe_report_inflated(vb);
-	mutex_unlock(&vb->lock);
 
 	if (got < want)
 		msleep(200);	/* give reclaim a moment before the size work retries */
 	return added;
 }
 
-/* Wait until the host has used @b, then free the pages it held. */
-static void vbe_batch_release(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b)
+/* Deflated pages leave the balloon for good: free them and count them out. */
+static void vbe_release(struct vbe *vb, struct vbe_batch *b)
 {
 	struct page *page, *next;
 
-	vbe_batch_wait(vb, vq, b);
 	list_for_each_entry_safe(page, next, &b->pages, lru) {
 		list_del(&page->lru);
-		put_page(page);	/* the balloon's reference: back to the allocator */
+		bext_balloon_release_page(page, !vb->deflate_on_oom);
 	}
+	atomic_sub(b->num_pfns, &vb->num_pages);
+	atomic_long_add(b->num_pfns / VBE_PAGES_PER_PAGE, &vb->count.deflated);
+	b->num_pfns = 0;
+	vbe_report_inflated(vb);
 }
 
 /*
- * Deflate by up to @num 4 KiB pages, VBE_HOLD_BATCHES batches at most;
- * batch n+1 is taken out of the balloon while the host works on batch n.
- * A batch's pages are freed only once the host has used its request, as
- * MUST_TELL_HOST requires. Returns the 4 KiB pages removed; fewer than
- * asked when pages are isolated for migration.
+ * Take up to @num 4 KiB pages out of the balloon onto @b and put their
+ * deflate request on the queue, without waiting for the host. With @wait,
+ * wait for room in a full ring; without, stop there. Pages whose PFNs were
+ * not queued go back into the balloon. Returns the 4 KiB pages queued.
  */
-unsigned int vbe_leak(struct vbe *vb, size_t num)
+static unsigned int vbe_deflate_start(struct vbe *vb, struct vbe_batch *b,
+				      size_t num, bool wait)
 {
 	struct virtqueue *vq = vb->vqs[VBE_VQ_DEFLATE];
-	unsigned int removed = 0, i;
-	struct vbe_batch *b;
-	struct page *page;
+	LIST_HEAD(unsent);
 	size_t n;
+	int err;
 
-	mutex_lock(&vb->lock);
-	vbe_irq_off(vb, vq);
-	num = min_t(size_t, num, vb->num_pages);
-	for (i = 0; i < VBE_HOLD_BATCHES && removed < num; i++) {
-		b = &vb->batch[i % 2];
-		vbe_batch_release(vb, vq, b);	/* the batch before last */
-		n = min_t(size_t, num - removed, VBE_BATCH_PFNS) / VBE_PAGES_PER_PAGE;
-		bext_balloon_dequeue_list(&vb->balloon.info, &b->pages, n,
-					  !vb->deflate_on_oom);
-		b->num_pfns = 0;
-		list_for_each_entry(page, &b->pages, lru)
-			vbe_batch_add(vb, b, page);
-		if (!b->num_pfns)
-			break;
-		WRITE_ONCE(vb->num_pages, vb->num_pages - b->num_pfns);
-		removed += b->num_pfns;
+	n = min_t(size_t, num, b->max_pfns) / VBE_PAGES_PER_PAGE;
+	bext_balloon_dequeue_list(&vb->balloon.info, &b->pages, n);
+	if (!vbe_batch_fill_pfns(vb, b))
+		return 0;	/* empty, or the rest is isolated for migration */
+	if (wait) {
 		vbe_batch_send(vb, vq, b);
+	} else {
+		err = vbe_batch_queue(vb, vq, b);
+		/* A full ring only means less this time; anything else is the device's. */
+		if (err && err != -ENOSPC) {
+			atomic_long_inc(&vb->count.queue_errors);
+			dev_err_ratelimited(&vb->vdev->dev, "cannot queue %u of %u pfns on %s (error %d); taking them back\n",
+					    b->num_pfns - b->sent, b->num_pfns, vq->name, err);
+		}
 	}
-	vbe_batch_release(vb, vq, &vb->batch[0]);
-	vbe_batch_release(vb, vq, &vb->batch[1]);
-	virtqueue_enable_cb(vq);
-	atomic_long_add(removed / VBE_PAGES_PER_PAGE, &vb->count.deflated);
-	vbe_report_inflated(vb);
-	mutex_unlock(&vb->lock);
+	vbe_batch_unsent(b, &unsent);
+	bext_balloon_requeue_list(&vb->balloon.info, &unsent);
+	return b->num_pfns;
+}
+
+/*
+ * Deflate by up to @num 4 KiB pages through the caller's own batch @b (and
+ * the one after it, for the size work's pair), freeing pages only once the
+ * host has used their request. Returns the 4 KiB pages removed; fewer than
+ * asked when pages are isolated for migration.
+ */
+unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num)
+{
+	struct virtqueue *vq = vb->vqs[VBE_VQ_DEFLATE];
+	bool pair = b == &vb->batch[VBE_B_SIZE];
+	unsigned int removed = 0, i, n;
+	struct vbe_batch *cur;
+
+	num = min_t(size_t, num, vbe_num_pages(vb));
+	for (i = 0; i < VBE_ROUND_BATCHES && removed < num; i++) {
+		cur = pair ? &vb->batch[VBE_B_SIZE + i % 2] : b;
+		if (cur->num_pfns) {	/* the batch before last, or this one */
+			vbe_batch_wait(vb, vq, cur);
+			vbe_release(vb, cur);
+		}
+		n = vbe_deflate_start(vb, cur, num - removed, true);
+		if (!n)
+			break;
+		removed += n;
+	}
+	for (i = 0; i < (pair ? 2 : 1); i++) {
+		cur = b + i;
+		if (cur->num_pfns) {
+			vbe_batch_wait(vb, vq, cur);
+			vbe_release(vb, cur);
+		}
+	}
 	return removed;
+}
+
+/*
+ * Deflate by up to @num 4 KiB pages without sleeping, for callers in
+ * reclaim; only without MUST_TELL_HOST, which lets the guest use the pages
+ * before the host has used the request. @b must not be in flight (the
+ * caller checks vbe_batch_done()). Returns the guest pages freed.
+ */
+unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num)
+{
+	unsigned int n;
+
+	if (WARN_ON_ONCE(vbe_has(vb, VIRTIO_BALLOON_F_MUST_TELL_HOST)))
+		return 0;
+	n = vbe_deflate_start(vb, b, num, false);
+	if (n)
+		vbe_release(vb, b);
+	return n / VBE_PAGES_PER_PAGE;
 }
 
 /* Run the size work (after @delay jiffies), unless the device is going away. */
@@ -353,7 +305,7 @@ void vbe_size_work(struct work_struct *work)
 		}
 		diff -= added;
 	} else if (diff < 0) {
-		diff += vbe_leak(vb, -diff);
+		diff += vbe_leak(vb, &vb->batch[VBE_B_SIZE], -diff);
 	}
 	vbe_update_actual(vb);
 

@@ -20,14 +20,15 @@
 /*
  * PFNs per inflate or deflate buffer: 1 MiB of 4 KiB pages, the most some
  * hosts (Firecracker) take in one descriptor. Up to VBE_BATCH_BUFS buffers
- * go to the host per kick, 4 MiB: few round trips, yet short enough turns
- * that a host working in a vCPU seldom holds the guest up (kick.c).
+ * go to the host per notification: few round trips for 4 MiB.
  */
 #define VBE_PFNS_MAX		256
 #define VBE_BATCH_BUFS		4
 #define VBE_BATCH_PFNS		(VBE_PFNS_MAX * VBE_BATCH_BUFS)
-/* Batches per hold of the lock: 64 MiB, then migration and OOM get a turn. */
-#define VBE_HOLD_BATCHES	16
+/* Batches per size work round: 64 MiB, then the work item requeues itself. */
+#define VBE_ROUND_BATCHES	16
+/* The auto-deflate shrinker's batch: 16 MiB, as its calls come seldom. */
+#define VBE_AUTO_PFNS		(VBE_PFNS_MAX * 16)
 /* Free page hints go to the host in blocks of this order. */
 #define VBE_HINT_ORDER		9
 #define VBE_HINT_PAGES		BIT(VBE_HINT_ORDER)
@@ -74,7 +75,7 @@ struct vbe_counters {
 	atomic_long_t inflate_pauses;	/* deflates under pressure, each pausing inflation */
 	atomic_long_t paused_rounds;	/* size work that found inflation paused */
 	atomic_long_t pressure_cycles;	/* inflations after a deflate under pressure */
-	atomic_long_t remote_kicks;	/* notifications sent from another CPU */
+	atomic_long_t queue_errors;	/* buffers the queue refused, rolled back */
 	atomic_long_t migrated;
 	atomic_long_t alloc_failures;	/* allocation rounds that came up short */
 	atomic_long_t hinted_blocks;
@@ -82,26 +83,27 @@ struct vbe_counters {
 };
 
 /*
- * Pages on their way to or from the host. Two take turns, so the guest
- * prepares one while the host works through the other.
+ * Pages on their way to or from the host, and the PFNs that name them.
+ * Each caller that talks to the host over the inflate or deflate queue has
+ * a batch of its own, so none waits for another's round trip: the size
+ * work two (it prepares one while the host works through the other), the
+ * OOM notifier, the auto-deflate shrinker and migration one each.
  */
 struct vbe_batch {
-	__virtio32 *pfns;		/* VBE_BATCH_PFNS of them */
+	__virtio32 *pfns;
+	unsigned int max_pfns;
 	unsigned int num_pfns;
-	unsigned int bufs;		/* buffers the host has not used yet */
-	struct list_head pages;		/* deflating: free once the host is told */
+	unsigned int sent;		/* PFNs on the queue so far */
+	unsigned int bufs;		/* buffers the host has not used; ring_lock */
+	struct list_head pages;
 };
 
-/* Kicking the inflate or deflate queue (kick.c). */
-struct vbe_kick {
-	struct work_struct work;	/* a notification from another CPU */
-	struct vbe *vb;
-	enum vbe_vq vq;
-	bool remote;		/* kicks go from another CPU */
-	unsigned int slow;	/* slow inline kicks in a row */
-	unsigned int fast;	/* remote: fast inline rechecks in a row */
-	unsigned int since_inline;	/* remote: batches since an inline kick */
-	u64 last_end;		/* ns: when the last inline kick returned */
+enum vbe_batch_user {
+	VBE_B_SIZE,			/* and VBE_B_SIZE + 1 */
+	VBE_B_OOM = VBE_B_SIZE + 2,
+	VBE_B_AUTO,
+	VBE_B_MIGRATE,
+	VBE_B_NR,
 };
 
 struct vbe {
@@ -114,13 +116,24 @@ struct vbe {
 	spinlock_t stop_lock;	/* protects stop_update */
 	bool stop_update;	/* set on removal: queue no more work */
 
-	/* Serializes the balloon: num_pages, the batches and the in/deflate vqs. */
-	struct mutex lock;
-	unsigned int num_pages;	/* 4 KiB pages in the balloon, as told to the host */
-	struct vbe_batch batch[2];
+	/*
+	 * The inflate and deflate queues. No lock is held across a host
+	 * round trip or an allocation: ring_lock covers adding and reaping
+	 * buffers only, and a caller then waits on acked for its own batch.
+	 */
+	spinlock_t ring_lock;
+	unsigned long reaped;		/* buffers used by the host; ring_lock */
 	wait_queue_head_t acked;	/* the host used a buffer */
-	struct vbe_kick kick[VBE_VQ_DEFLATE + 1];	/* kick.c */
-	struct workqueue_struct *kick_wq;
+	struct vbe_batch batch[VBE_B_NR];
+	struct mutex oom_lock;		/* the OOM notifier's batch */
+	struct mutex auto_lock;		/* the auto-deflate shrinker's batch */
+	struct mutex migrate_lock;	/* migration's batch */
+	/*
+	 * 4 KiB pages in the balloon, as the host knows them: inflated pages
+	 * count once the host has used their request, deflated ones until
+	 * they are freed.
+	 */
+	atomic_t num_pages;
 
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
@@ -165,29 +178,33 @@ static inline bool vbe_has(const struct vbe *vb, unsigned int feature)
 	return virtio_has_feature(vb->vdev, feature);
 }
 
-/* size.c: inflating, deflating and telling the host */
+static inline unsigned int vbe_num_pages(const struct vbe *vb)
+{
+	return atomic_read(&vb->num_pages);
+}
+
+/* batch.c: PFN batches on the inflate and deflate queues */
 int vbe_batches_init(struct vbe *vb);
 void vbe_batches_free(struct vbe *vb);
-void vbe_batch_add(struct vbe *vb, struct vbe_batch *b, struct page *page);
-void vbe_batch_tell(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
+unsigned int vbe_batch_fill_pfns(struct vbe *vb, struct vbe_batch *b);
+void vbe_batch_name_page(struct vbe *vb, struct vbe_batch *b, struct page *page);
+int vbe_batch_queue(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
+unsigned int vbe_batch_send(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
+bool vbe_batch_done(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
+void vbe_batch_wait(struct vbe *vb, struct virtqueue *vq, struct vbe_batch *b);
+void vbe_batch_unsent(struct vbe_batch *b, struct list_head *unsent);
+void vbe_ack(struct virtqueue *vq);
+void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs);
+
+/* size.c: inflating and deflating toward the host's target */
 s64 vbe_towards_target(struct vbe *vb);
 unsigned int vbe_fill(struct vbe *vb, size_t num);
-unsigned int vbe_leak(struct vbe *vb, size_t num);
+unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num);
+unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num);
 void vbe_update_actual(struct vbe *vb);
-void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs);
 void vbe_size_work(struct work_struct *work);
 void vbe_resume_work(struct work_struct *work);
 void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
-void vbe_ack(struct virtqueue *vq);
-
-/* kick.c: telling the host of new inflate and deflate buffers */
-int vbe_kick_init(struct vbe *vb);
-void vbe_kick_exit(struct vbe *vb);
-void vbe_kick(struct vbe *vb, struct virtqueue *vq);
-void vbe_kick_before_batch(struct vbe *vb, struct virtqueue *vq);
-void vbe_kick_flush(struct vbe *vb);
-void vbe_irq_off(struct vbe *vb, struct virtqueue *vq);
-bool vbe_kick_remote_on(struct vbe *vb, struct virtqueue *vq);
 
 /* accounting.c: what balloon_core shows */
 void vbe_report_inflated(struct vbe *vb);
@@ -212,7 +229,6 @@ extern const struct kernel_param_ops vbe_range_ops;
 /* oom.c */
 int vbe_oom_register(struct vbe *vb);
 void vbe_oom_unregister(struct vbe *vb);
-unsigned long vbe_deflate_for_pressure(struct vbe *vb, unsigned long pages);
 
 /* pressure.c: auto-deflate and the pause on re-inflation */
 void vbe_pause_inflation(struct vbe *vb);
