@@ -40,8 +40,9 @@ def hog_past_free(vm) -> int:
     return meminfo_kb(vm)["MemFree"] // 1024 + 200
 
 
-def test_oom_gives_back_oom_deflate_mb_per_call(vm):
-    fresh(vm, "oom_deflate_mb=32")
+def test_oom_starts_at_oom_pages_and_grows_to_oom_deflate_mb(vm):
+    """The first OOM call gives back oom_pages, as in-tree; the calls of one OOM double it."""
+    fresh(vm, "oom_pages=256 oom_deflate_mb=32")
     balloon_to(vm, RAM, BALLOON_MIB * MiB)
     kills = vmstat(vm, "oom_kill")
     hog_mib = hog_past_free(vm)
@@ -49,10 +50,20 @@ def test_oom_gives_back_oom_deflate_mb_per_call(vm):
     assert rc == 0 and f"hog: touched {hog_mib} MiB" in out, out
     assert vmstat(vm, "oom_kill") == kills
     c = counters(vm)
-    assert c["oom_calls"] > 0 and c["auto_deflated_pages"] == 0, c
-    # Every call gave back its 32 MiB whole (the balloon never ran dry here).
-    assert c["oom_deflated_pages"] == c["oom_calls"] * 32 * PAGES_PER_MIB, c
+    assert c["oom_calls"] > 1 and c["auto_deflated_pages"] == 0, c
+    # It grew past 1 MiB, and no call gave back more than 32 MiB.
+    assert 256 < c["oom_largest_pages"] <= 32 * PAGES_PER_MIB, c
+    assert c["oom_deflated_pages"] <= c["oom_calls"] * 32 * PAGES_PER_MIB, c
+    # Each call found pages to give back (the balloon never ran dry), and each paused inflation.
     assert c["inflate_pauses"] == c["oom_calls"], c
+
+
+def test_in_tree_oom_pages_option_is_taken(vm):
+    fresh(vm, "oom_pages=512")
+    param = "/sys/module/virtio_balloon_ext/parameters/oom_pages"
+    assert vm.check(f"cat {param}").strip() == "512"
+    assert vm.run(f"echo 0 > {param}")[0] != 0
+    assert "oom_pages: '0' is not a number of 4 KiB pages from 1 to 1048576" in vm.dmesg()
 
 
 @pytest.mark.parametrize("value", ["0", "4097", "lots", "-1"])

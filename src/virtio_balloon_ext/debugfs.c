@@ -53,6 +53,7 @@ static int vbe_show(struct seq_file *m, void *v)
 	vbe_show_count(m, "deflated_pages", &vb->count.deflated);
 	vbe_show_count(m, "oom_deflated_pages", &vb->count.oom_deflated);
 	vbe_show_count(m, "oom_calls", &vb->count.oom_calls);
+	vbe_show_count(m, "oom_largest_pages", &vb->count.oom_largest);
 	seq_printf(m, "auto_deflate: %s\n", vb->auto_shrinker ? "on" : "off");
 	vbe_show_count(m, "auto_deflated_pages", &vb->count.auto_deflated);
 	vbe_show_count(m, "auto_deflate_calls", &vb->count.auto_calls);

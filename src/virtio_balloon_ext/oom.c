@@ -5,9 +5,13 @@
  * deflates it (the "busy no-op"), and dropping caches would empty the
  * balloon. The notifier runs only once reclaim has failed.
  *
- * The in-tree driver gives back 1 MiB per call. Each call comes after a
- * full round of failed reclaim, so a task that needs 1 GiB waits through
- * a thousand of them; giving back oom_deflate_mb at once takes a few.
+ * The in-tree driver gives back oom_pages (1 MiB) per call. Each call
+ * comes after a full round of failed reclaim, so a task that needs 1 GiB
+ * waits through a thousand of them. Here the first call of a burst gives
+ * back oom_pages too, so a single SysRq-f or a stray OOM costs the balloon
+ * no more than in-tree, and each call that follows the last within
+ * VBE_OOM_BURST doubles the amount, up to oom_deflate_mb: a real OOM
+ * recovers in a few calls.
  */
 #include <linux/moduleparam.h>
 #include <linux/oom.h>
@@ -17,13 +21,44 @@
 #define VBE_OOM_PRIORITY	80
 #define VBE_OOM_MB_DEFAULT	64
 #define VBE_OOM_MB_MAX		4096
+#define VBE_OOM_PAGES_DEFAULT	256
+/*
+ * Calls closer than this are one burst. Between two calls of a real OOM
+ * lies one failed reclaim round, milliseconds; an admin's SysRq-f or the
+ * next unrelated OOM comes much later.
+ */
+#define VBE_OOM_BURST		(5 * HZ)
 
 static unsigned int oom_deflate_mb = VBE_OOM_MB_DEFAULT;
 static struct vbe_uint_range oom_deflate_mb_range = {
 	.value = &oom_deflate_mb, .min = 1, .max = VBE_OOM_MB_MAX, .unit = "MiB",
 };
 module_param_cb(oom_deflate_mb, &vbe_range_ops, &oom_deflate_mb_range, 0644);
-MODULE_PARM_DESC(oom_deflate_mb, "MiB given back per OOM notifier call with DEFLATE_ON_OOM (1-4096, default 64; the in-tree driver gives 1)");
+MODULE_PARM_DESC(oom_deflate_mb, "Most MiB one OOM notifier call gives back with DEFLATE_ON_OOM, as calls keep coming (1-4096, default 64)");
+
+/* The in-tree driver's parameter up to 5.5: an old options line works renamed. */
+static unsigned int oom_pages = VBE_OOM_PAGES_DEFAULT;
+static struct vbe_uint_range oom_pages_range = {
+	.value = &oom_pages, .min = 1, .max = VBE_OOM_MB_MAX << (20 - VIRTIO_BALLOON_PFN_SHIFT),
+	.unit = "4 KiB pages",
+};
+module_param_cb(oom_pages, &vbe_range_ops, &oom_pages_range, 0644);
+MODULE_PARM_DESC(oom_pages, "4 KiB pages the first OOM notifier call of a burst gives back (default 256, as the in-tree driver gives)");
+
+/* What this call gives back: oom_pages, doubled per call of a burst. */
+static unsigned long vbe_oom_amount(struct vbe *vb)
+{
+	unsigned long most = (unsigned long)READ_ONCE(oom_deflate_mb) <<
+			     (20 - VIRTIO_BALLOON_PFN_SHIFT);
+	unsigned long first = READ_ONCE(oom_pages), now = jiffies;
+
+	if (vb->oom_amount && time_before(now, vb->oom_last + VBE_OOM_BURST))
+		vb->oom_amount = min(2 * vb->oom_amount, max(most, first));
+	else
+		vb->oom_amount = first;
+	vb->oom_last = now;
+	return vb->oom_amount;
+}
 
 /*
  * Give back up to @pages 4 KiB pages through the notifier's own batch, so
@@ -53,8 +88,7 @@ static int vbe_oom_notify(struct notifier_block *nb, unsigned long unused,
 	/* The kernel's oom_lock serializes calls: this never waits. */
 	if (!mutex_trylock(&vb->oom_lock))
 		return NOTIFY_OK;
-	pages = vbe_oom_deflate(vb, (unsigned long)READ_ONCE(oom_deflate_mb) <<
-				(20 - VIRTIO_BALLOON_PFN_SHIFT));
+	pages = vbe_oom_deflate(vb, vbe_oom_amount(vb));
 	mutex_unlock(&vb->oom_lock);
 	if (pages) {
 		vbe_update_actual(vb);
@@ -62,6 +96,8 @@ static int vbe_oom_notify(struct notifier_block *nb, unsigned long unused,
 	}
 	atomic_long_inc(&vb->count.oom_calls);
 	atomic_long_add(pages, &vb->count.oom_deflated);
+	if (pages > atomic_long_read(&vb->count.oom_largest))
+		atomic_long_set(&vb->count.oom_largest, pages);
 	*freed += pages;
 	return NOTIFY_OK;
 }

@@ -70,6 +70,7 @@ struct vbe_counters {
 	atomic_long_t deflated;
 	atomic_long_t oom_deflated;
 	atomic_long_t oom_calls;	/* OOM notifier calls */
+	atomic_long_t oom_largest;	/* the most one OOM call gave back */
 	atomic_long_t auto_deflated;	/* given back by the auto-deflate shrinker */
 	atomic_long_t auto_calls;	/* auto-deflate shrinker scans */
 	atomic_long_t inflate_pauses;	/* deflates under pressure, each pausing inflation */
@@ -138,6 +139,8 @@ struct vbe {
 	struct bext_balloon balloon;
 	bool deflate_on_oom;	/* ballooned pages stay in MemTotal */
 	struct notifier_block oom_nb;
+	unsigned long oom_amount;	/* 4 KiB pages; under oom_lock */
+	unsigned long oom_last;		/* jiffies of the last OOM call */
 
 	/* Memory pressure (pressure.c): no re-inflation until resume_at. */
 	struct shrinker *auto_shrinker;	/* auto_deflate=1 only */
