@@ -54,6 +54,9 @@ def inflate_and_deflate(vm, deflate_on_oom):
     base = fresh(vm)
     features = vb_debugfs(vm)["features"].split()
     assert ("deflate_on_oom" in features) == deflate_on_oom
+    # The driver is linked to its module in sysfs (5.10 and 6.1 need .driver.owner).
+    link = vm.check("readlink /sys/bus/virtio/drivers/virtio_balloon_ext/module").strip()
+    assert link.endswith("/module/virtio_balloon_ext"), link
     for mib in TARGETS_MIB:
         balloon_to(vm, RAM, mib * MiB)
         check_accounting(vm, mib * 1024, deflate_on_oom, base)
@@ -67,6 +70,55 @@ def test_inflate_deflate_deflate_on_oom(oom_vm):
 
 def test_inflate_deflate_without_deflate_on_oom(nooom_vm):
     inflate_and_deflate(nooom_vm, deflate_on_oom=False)
+
+
+LEGACY_BALLOON = ("virtio-balloon-pci,id=balloon0,disable-modern=on,deflate-on-oom=on,"
+                  "free-page-reporting=on")
+
+
+def test_legacy_device_keeps_free_page_reporting(boot):
+    """A legacy (pre-1.0) device gets the features its host offers, as in-tree.
+
+    QEMU offers free page reporting (and hinting, which needs an iothread)
+    on legacy devices too; the in-tree driver takes them there, and so must
+    ours.
+    """
+    vm = boot("legacy", devices=(LEGACY_BALLOON,))
+    try:
+        base = fresh(vm)
+        dev = vm.check("basename /sys/bus/virtio/drivers/virtio_balloon_ext/virtio*").strip()
+        bits = vm.check(f"cat /sys/bus/virtio/devices/{dev}/features").strip()
+        assert bits[32] == "0", bits  # VIRTIO_F_VERSION_1 not negotiated: legacy
+        features = vb_debugfs(vm)["features"].split()
+        assert {"reporting", "deflate_on_oom"} <= set(features), features
+        balloon_to(vm, RAM, 256 * MiB)
+        check_accounting(vm, 256 * 1024, True, base)
+        balloon_to(vm, RAM, 0)
+        check_accounting(vm, 0, True, base)
+    finally:
+        vm.qmp("balloon", value=RAM)
+        unload_all(vm)
+
+
+def wakeup_source(vm) -> str:
+    """The sysfs folder of the balloon's wakeup source."""
+    out = vm.check("grep -lx virtio_balloon_ext /sys/class/wakeup/*/name").split()
+    assert len(out) == 1, out
+    return out[0].rsplit("/", 1)[0]
+
+
+def test_host_request_holds_a_wakeup_source_until_answered(oom_vm):
+    """A guest that suspends when idle must not sleep on the host's request (in-tree since 6.9)."""
+    fresh(oom_vm)
+    ws = wakeup_source(oom_vm)
+    events = int(oom_vm.check(f"cat {ws}/event_count"))
+    balloon_to(oom_vm, RAM, 64 * MiB)
+    balloon_to(oom_vm, RAM, 0)
+    assert int(oom_vm.check(f"cat {ws}/event_count")) >= events + 2
+    # Answered: the source lets go (the size work drops it right after `actual`).
+    wait_guest(oom_vm, f"[ $(cat {ws}/active_time_ms) = 0 ]", "wakeup source released")
+    unload_all(oom_vm)
+    assert oom_vm.run("grep -lx virtio_balloon_ext /sys/class/wakeup/*/name")[0] != 0
 
 
 def test_oom_deflates_instead_of_killing(oom_vm):

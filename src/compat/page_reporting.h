@@ -18,4 +18,13 @@ static inline void bext_page_reporting_default_order(struct page_reporting_dev_i
 #endif
 }
 
+/* Report blocks of @order where the kernel lets a driver choose (5.14). */
+static inline void bext_page_reporting_set_order(struct page_reporting_dev_info *pr,
+						 unsigned int order)
+{
+#ifdef BEXT_HAVE_PAGE_REPORTING_DEV_INFO_ORDER
+	pr->order = order;
+#endif
+}
+
 #endif /* BALLOON_EXT_COMPAT_PAGE_REPORTING_H */

@@ -81,21 +81,46 @@ static int vbe_hint_one_block(struct vbe *vb)
 	return 0;
 }
 
+/* The host used a buffer, said something new, or the device is going away. */
+static bool vbe_hint_may_go_on(struct vbe *vb)
+{
+	struct virtqueue *vq = vb->vqs[VBE_VQ_FREE_PAGE];
+
+	vbe_hint_reap(vq);
+	return vq->num_free > 1 ||
+	       test_bit(VBE_CONFIG_READ_CMD_ID, &vb->config_read_bitmap) ||
+	       READ_ONCE(vb->stop_update);
+}
+
 static void vbe_hint_run(struct vbe *vb, u32 cmd_id)
 {
+	int err;
+
 	vb->cmd_id_active = cpu_to_virtio32(vb->vdev, cmd_id);
 	if (vbe_send_cmd_id(vb, &vb->cmd_id_active))
 		return;
-	/* Until the host moves on, memory runs out or the queue fills up. */
-	while (vbe_cmd_id_received(vb) == cmd_id && !vbe_hint_one_block(vb))
-		;
+	/*
+	 * Until the host moves on or memory runs out. A full ring only means
+	 * the host is behind: wait for it rather than stop hinting.
+	 */
+	while (vbe_cmd_id_received(vb) == cmd_id && !READ_ONCE(vb->stop_update)) {
+		err = vbe_hint_one_block(vb);
+		if (err == -ENOSPC)
+			wait_event_timeout(vb->acked, vbe_hint_may_go_on(vb), HZ);
+		else if (err)
+			break;
+	}
 	vbe_send_cmd_id(vb, &vb->cmd_id_stop);
 }
 
 static void vbe_hint_work(struct work_struct *work)
 {
 	struct vbe *vb = container_of(work, struct vbe, hint_work);
-	u32 cmd_id = vbe_cmd_id_received(vb);
+	u32 cmd_id;
+
+	if (READ_ONCE(vb->vqs_gone))
+		return;	/* queued before a restore that failed */
+	cmd_id = vbe_cmd_id_received(vb);
 
 	if (cmd_id == VIRTIO_BALLOON_CMD_ID_DONE)
 		vbe_hint_return(vb, ULONG_MAX);
@@ -144,11 +169,20 @@ void vbe_hint_config_changed(struct vbe *vb)
 {
 	set_bit(VBE_CONFIG_READ_CMD_ID, &vb->config_read_bitmap);
 	queue_work(vb->hint_wq, &vb->hint_work);
+	wake_up(&vb->acked);	/* a run waiting for room stops or goes on */
 }
 
 int vbe_hint_init(struct vbe *vb)
 {
+	unsigned int size = virtqueue_get_vring_size(vb->vqs[VBE_VQ_FREE_PAGE]);
 	int err;
+
+	/* One entry stays free for the stop command: hints need a second. */
+	if (size < 2) {
+		dev_err(&vb->vdev->dev, "free page hint queue holds %u entries, hinting needs 2\n",
+			size);
+		return -ENOSPC;
+	}
 
 	vb->hint_wq = alloc_workqueue("virtio_balloon_ext_hint",
 				      WQ_FREEZABLE | WQ_CPU_INTENSIVE, 0);

@@ -8,6 +8,7 @@
 #include <linux/module.h>
 #include <linux/poison.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 
 #include "vbe.h"
 
@@ -28,12 +29,11 @@ static unsigned int features[] = {
 /* Drop the features this guest cannot honour, before they are agreed. */
 static int vbe_validate(struct virtio_device *vdev)
 {
-	/* Legacy devices never said how the newer features behave. */
-	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
-		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
-		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
-		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
-	}
+	/*
+	 * Free page reporting adds up to 32 entries at once with GFP_NOWAIT,
+	 * which must not need an indirect table allocated (as in-tree).
+	 */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	/*
 	 * Free pages hold a pattern only if the guest poisons or zeroes them
 	 * on free. If it does, reported pages must come back with that
@@ -55,6 +55,7 @@ static void vbe_config_changed(struct virtio_device *vdev)
 
 	spin_lock_irqsave(&vb->stop_lock, flags);
 	if (!vb->stop_update) {
+		vbe_wake_hold(vb, VBE_WAKE_SIZE);
 		queue_work(system_freezable_wq, &vb->size_work);
 		if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 			vbe_hint_config_changed(vb);
@@ -75,7 +76,8 @@ static int vbe_init_vqs(struct vbe *vb)
 		info[VBE_VQ_STATS] = (struct virtqueue_info){
 			.name = "stats", .callback = vbe_stats_request };
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
-		info[VBE_VQ_FREE_PAGE] = (struct virtqueue_info){ .name = "free_page_vq" };
+		info[VBE_VQ_FREE_PAGE] = (struct virtqueue_info){
+			.name = "free_page_vq", .callback = vbe_ack };
 	if (vbe_has(vb, VIRTIO_BALLOON_F_REPORTING))
 		info[VBE_VQ_REPORTING] = (struct virtqueue_info){
 			.name = "reporting_vq", .callback = vbe_ack };
@@ -88,6 +90,8 @@ static int vbe_init_vqs(struct vbe *vb)
 	if (vbe_has(vb, VIRTIO_BALLOON_F_STATS_VQ)) {
 		err = vbe_stats_start(vb);
 		if (err) {
+			/* The stats buffer may be on its queue: reset first. */
+			virtio_reset_device(vb->vdev);
 			vb->vdev->config->del_vqs(vb->vdev);
 			return err;
 		}
@@ -169,6 +173,8 @@ static void vbe_stop_callers(struct vbe *vb)
 /* Give every page back, tell the host, then reset the device. */
 static void vbe_empty(struct vbe *vb)
 {
+	if (vb->vqs_gone)
+		return;	/* a failed restore: the balloon was emptied at freeze */
 	while (vbe_num_pages(vb)) {
 		vbe_leak(vb, &vb->batch[VBE_B_SIZE], vbe_num_pages(vb));
 		cond_resched();	/* pages isolated for migration come back soon */
@@ -216,10 +222,13 @@ static int vbe_probe(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "cannot set up balloon page migration (error %d)\n", err);
 		goto err_free;
 	}
+	err = vbe_wake_init(vb);
+	if (err)
+		goto err_balloon;
 
 	err = vbe_init_vqs(vb);
 	if (err)
-		goto err_balloon;
+		goto err_wake;
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 		err = vbe_hint_init(vb);
 		if (err)
@@ -233,6 +242,7 @@ static int vbe_probe(struct virtio_device *vdev)
 	vbe_debugfs_add(vb);
 
 	virtio_device_ready(vdev);
+	vbe_stats_kick(vb);
 	if (vbe_towards_target(vb))
 		vbe_config_changed(vdev);
 	dev_info(&vdev->dev, "ballooned memory shows as %s\n",
@@ -245,6 +255,8 @@ err_hint:
 err_del_vqs:
 	virtio_reset_device(vdev);
 	vdev->config->del_vqs(vdev);
+err_wake:
+	vbe_wake_exit(vb);
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
@@ -263,6 +275,7 @@ static void vbe_remove(struct virtio_device *vdev)
 	spin_lock_irq(&vb->stop_lock);
 	vb->stop_update = true;
 	spin_unlock_irq(&vb->stop_lock);
+	wake_up(&vb->acked);	/* a hint run waiting for the host stops */
 	cancel_work_sync(&vb->size_work);
 	cancel_delayed_work_sync(&vb->resume_work);
 	cancel_work_sync(&vb->stats_work);
@@ -270,6 +283,7 @@ static void vbe_remove(struct virtio_device *vdev)
 		vbe_hint_exit(vb);
 
 	vbe_empty(vb);
+	vbe_wake_exit(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
 	vbe_batches_free(vb);
@@ -294,18 +308,32 @@ static int vbe_restore(struct virtio_device *vdev)
 
 	err = vbe_init_vqs(vb);
 	if (err)
-		return err;
+		goto err_dead;
+	/* The reset before freeze cleared what the host knew of our pages. */
+	if (vbe_has(vb, VIRTIO_BALLOON_F_PAGE_POISON))
+		vbe_set_poison(vb);
 	err = vbe_start_callers(vb);
 	if (err) {
 		virtio_reset_device(vdev);
 		vdev->config->del_vqs(vdev);
-		return err;
+		goto err_dead;
 	}
 	virtio_device_ready(vdev);
+	vbe_stats_kick(vb);
 	if (vbe_towards_target(vb))
 		vbe_config_changed(vdev);
 	vbe_update_actual(vb);
 	return 0;
+
+err_dead:
+	/* No queues now: remove must not touch them, nor any work run. */
+	vb->vqs_gone = true;
+	spin_lock_irq(&vb->stop_lock);
+	vb->stop_update = true;
+	spin_unlock_irq(&vb->stop_lock);
+	dev_err(&vdev->dev, "cannot restore the balloon (error %d); it stays empty until rebound\n",
+		err);
+	return err;
 }
 #endif
 
@@ -313,6 +341,8 @@ static struct virtio_driver vbe_driver = {
 	.feature_table = features,
 	.feature_table_size = ARRAY_SIZE(features),
 	.driver.name = KBUILD_MODNAME,
+	/* Up to 6.9 only this links the driver to its module in sysfs. */
+	.driver.owner = THIS_MODULE,
 	.id_table = id_table,
 	.validate = vbe_validate,
 	.probe = vbe_probe,

@@ -6,6 +6,7 @@
  */
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
+#include <linux/sizes.h>
 
 #include "vbe.h"
 
@@ -45,6 +46,12 @@ int vbe_reporting_register(struct vbe *vb)
 	}
 	vb->pr_dev_info.report = vbe_report_free;
 	bext_page_reporting_default_order(&vb->pr_dev_info);
+	/*
+	 * With 64 KiB pages the default, pageblock order, is 512 MiB, which a
+	 * guest seldom frees whole: report 2 MiB blocks, as in-tree.
+	 */
+	if (IS_ENABLED(CONFIG_ARM64) && PAGE_SIZE == SZ_64K)
+		bext_page_reporting_set_order(&vb->pr_dev_info, 5);
 	return page_reporting_register(&vb->pr_dev_info);
 }
 

@@ -285,9 +285,13 @@ void vbe_resume_work(struct work_struct *work)
 void vbe_size_work(struct work_struct *work)
 {
 	struct vbe *vb = container_of(work, struct vbe, size_work);
-	s64 diff = vbe_towards_target(vb);
 	unsigned long paused;
 	unsigned int added;
+	s64 diff;
+
+	if (READ_ONCE(vb->vqs_gone))
+		return;	/* queued before a restore that failed */
+	diff = vbe_towards_target(vb);
 
 	if (diff > 0) {
 		paused = vbe_inflation_paused(vb);
@@ -296,6 +300,7 @@ void vbe_size_work(struct work_struct *work)
 			atomic_long_inc(&vb->count.paused_rounds);
 			vbe_update_actual(vb);
 			vbe_queue_size_work(vb, paused);
+			vbe_wake_done(vb, VBE_WAKE_SIZE);	/* not for a pause */
 			return;
 		}
 		added = vbe_fill(vb, diff);
@@ -311,4 +316,6 @@ void vbe_size_work(struct work_struct *work)
 
 	if (diff)
 		queue_work(system_freezable_wq, work);
+	else
+		vbe_wake_done(vb, VBE_WAKE_SIZE);	/* at the host's target */
 }

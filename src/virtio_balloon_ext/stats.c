@@ -80,7 +80,7 @@ unsigned int vbe_stats_fill(struct vbe *vb)
 	return idx;
 }
 
-static int vbe_stats_send(struct vbe *vb, unsigned int n)
+static int vbe_stats_send(struct vbe *vb, unsigned int n, bool kick)
 {
 	struct virtqueue *vq = vb->vqs[VBE_VQ_STATS];
 	struct scatterlist sg;
@@ -93,15 +93,26 @@ static int vbe_stats_send(struct vbe *vb, unsigned int n)
 				     err);
 		return err;
 	}
-	virtqueue_kick(vq);
+	if (kick)
+		virtqueue_kick(vq);
 	WRITE_ONCE(vb->stats_sent, n);
 	return 0;
 }
 
-/* The host needs a buffer to hand back before it can ask for stats. */
+/*
+ * The host needs a buffer to hand back before it can ask for stats. It is
+ * queued before DRIVER_OK and the host told after it (vbe_stats_kick()):
+ * the spec forbids notifying before.
+ */
 int vbe_stats_start(struct vbe *vb)
 {
-	return vbe_stats_send(vb, vbe_stats_fill(vb));
+	return vbe_stats_send(vb, vbe_stats_fill(vb), false);
+}
+
+void vbe_stats_kick(struct vbe *vb)
+{
+	if (vbe_has(vb, VIRTIO_BALLOON_F_STATS_VQ))
+		virtqueue_kick(vb->vqs[VBE_VQ_STATS]);
 }
 
 void vbe_stats_request(struct virtqueue *vq)
@@ -109,8 +120,10 @@ void vbe_stats_request(struct virtqueue *vq)
 	struct vbe *vb = vq->vdev->priv;
 
 	spin_lock(&vb->stop_lock);
-	if (!vb->stop_update)
+	if (!vb->stop_update) {
+		vbe_wake_hold(vb, VBE_WAKE_STATS);
 		queue_work(system_freezable_wq, &vb->stats_work);
+	}
 	spin_unlock(&vb->stop_lock);
 }
 
@@ -119,8 +132,11 @@ void vbe_stats_work(struct work_struct *work)
 	struct vbe *vb = container_of(work, struct vbe, stats_work);
 	unsigned int len;
 
+	if (READ_ONCE(vb->vqs_gone))
+		return;	/* queued before a restore that failed */
+
 	/* Refill the buffer only once the host has given it back. */
-	if (!virtqueue_get_buf(vb->vqs[VBE_VQ_STATS], &len))
-		return;
-	vbe_stats_send(vb, vbe_stats_fill(vb));
+	if (virtqueue_get_buf(vb->vqs[VBE_VQ_STATS], &len))
+		vbe_stats_send(vb, vbe_stats_fill(vb), true);
+	vbe_wake_done(vb, VBE_WAKE_STATS);
 }

@@ -116,6 +116,7 @@ struct vbe {
 	struct work_struct stats_work;
 	spinlock_t stop_lock;	/* protects stop_update */
 	bool stop_update;	/* set on removal: queue no more work */
+	bool vqs_gone;		/* a restore failed: no virtqueues */
 
 	/*
 	 * The inflate and deflate queues. No lock is held across a host
@@ -141,6 +142,11 @@ struct vbe {
 	struct notifier_block oom_nb;
 	unsigned long oom_amount;	/* 4 KiB pages; under oom_lock */
 	unsigned long oom_last;		/* jiffies of the last OOM call */
+
+	/* wake.c: awake while a host request waits for its work item */
+	struct wakeup_source *ws;
+	spinlock_t wake_lock;		/* protects wake_reasons */
+	unsigned int wake_reasons;	/* VBE_WAKE_* */
 
 	/* Memory pressure (pressure.c): no re-inflation until resume_at. */
 	struct shrinker *auto_shrinker;	/* auto_deflate=1 only */
@@ -244,6 +250,7 @@ unsigned int vbe_stats_fill(struct vbe *vb);
 void vbe_stats_request(struct virtqueue *vq);
 void vbe_stats_work(struct work_struct *work);
 int vbe_stats_start(struct vbe *vb);
+void vbe_stats_kick(struct vbe *vb);
 
 /* hint.c: free page hinting */
 int vbe_hint_init(struct vbe *vb);
@@ -254,6 +261,14 @@ unsigned long vbe_hint_return(struct vbe *vb, unsigned long blocks);
 /* reporting.c: free page reporting */
 int vbe_reporting_register(struct vbe *vb);
 void vbe_reporting_unregister(struct vbe *vb);
+
+/* wake.c */
+#define VBE_WAKE_SIZE	BIT(0)
+#define VBE_WAKE_STATS	BIT(1)
+int vbe_wake_init(struct vbe *vb);
+void vbe_wake_exit(struct vbe *vb);
+void vbe_wake_hold(struct vbe *vb, unsigned int why);
+void vbe_wake_done(struct vbe *vb, unsigned int why);
 
 /* debugfs.c */
 void vbe_debugfs_add(struct vbe *vb);
