@@ -12,9 +12,17 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 action=${1:-}
 dest=${2:-}
 
+# kmod up to 30 reads /lib/modprobe.d but not /usr/lib/modprobe.d: where
+# /lib is its own directory (no merged /usr), the rule must go there.
+if [ -d "$dest/lib" ] && [ ! -L "$dest/lib" ]; then
+	modprobe_d=/lib/modprobe.d
+else
+	modprobe_d=/usr/lib/modprobe.d
+fi
+
 # source | destination | when (a command that must succeed)
 files="
-packaging/modprobe.d/balloon-ext.conf|/usr/lib/modprobe.d/balloon-ext.conf|true
+packaging/modprobe.d/balloon-ext.conf|$modprobe_d/balloon-ext.conf|true
 packaging/initramfs-tools/hooks/balloon-ext|/usr/share/initramfs-tools/hooks/balloon-ext|test -d $dest/usr/share/initramfs-tools
 packaging/dracut/balloon-ext.conf|/usr/lib/dracut/dracut.conf.d/balloon-ext.conf|test -d $dest/usr/lib/dracut
 tools/balloon-ext|/usr/sbin/balloon-ext|true
@@ -32,6 +40,11 @@ echo "$files" | while IFS='|' read -r src dst when; do
 		;;
 	remove)
 		rm -f "$dest$dst"
+		case $dst in
+		*/modprobe.d/*)	# wherever an older version put it
+			rm -f "$dest/usr/lib/modprobe.d/${dst##*/}" "$dest/lib/modprobe.d/${dst##*/}"
+			;;
+		esac
 		;;
 	*)
 		echo "usage: $0 install|remove [DESTDIR]" >&2

@@ -21,7 +21,9 @@ from .kernels import Kernel
 PACKAGES = ("xz-utils",)
 MODULE_LISTS = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 DKMS_NAME = "balloon-ext"
-INSTALLED_FILES = ("/usr/lib/modprobe.d/balloon-ext.conf", "/usr/sbin/balloon-ext")
+# The modprobe rule goes to /lib/modprobe.d without merged /usr (install-files.sh).
+INSTALLED_FILES = ("/usr/lib/modprobe.d/balloon-ext.conf", "/lib/modprobe.d/balloon-ext.conf",
+                   "/usr/sbin/balloon-ext")
 
 
 class Dkms:
