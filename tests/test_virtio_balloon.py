@@ -162,7 +162,7 @@ def test_free_page_reporting_returns_memory_to_host(oom_vm):
     assert reported * 4096 >= 256 * MiB
 
 
-def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
+def compaction_migrates_balloon_pages(vm, deflate_on_oom):
     """compact_memory moves balloon pages only into partly free pageblocks above them.
 
     Balloon pages of a fresh guest sit in one run that compaction leaves
@@ -170,28 +170,38 @@ def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
     them with free pages. Measured on fresh 6.1 guests: migrations in the
     first round each time; three rounds leave a margin.
     """
-    fresh(oom_vm)
+    base = fresh(vm)
     migrated = vmstat_migrated = 0
     for _ in range(3):
         for mib in (700, 200, 512):
-            balloon_to(oom_vm, RAM, mib * MiB)
-        before = vb_debugfs(oom_vm)
-        vmstat_before = vmstat(oom_vm, "balloon_migrate")
-        oom_vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
-        after = vb_debugfs(oom_vm)
+            balloon_to(vm, RAM, mib * MiB)
+        before = vb_debugfs(vm)
+        vmstat_before = vmstat(vm, "balloon_migrate")
+        vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
+        after = vb_debugfs(vm)
         migrated += int(after["migrated_pages"]) - int(before["migrated_pages"])
-        vmstat_migrated += vmstat(oom_vm, "balloon_migrate") - vmstat_before
-        # Migrated or not, the balloon holds what the host asked for, in every place.
-        assert oom_vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
+        vmstat_migrated += vmstat(vm, "balloon_migrate") - vmstat_before
+        # Migrated or not, the balloon holds what the host asked for, in every
+        # place; without deflate-on-oom MemTotal stays short by it, to the kB.
+        assert vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
         assert after["actual_kb"] == before["actual_kb"] == str(512 * 1024)
-        assert meminfo_kb(oom_vm)["InflatedFree"] == 512 * 1024
+        check_accounting(vm, 512 * 1024, deflate_on_oom, base)
         if migrated:
             break
     assert migrated > 0, "compaction migrated no balloon page in three rounds"
     assert vmstat_migrated == migrated
     # The migrated pages deflate like any other.
-    balloon_to(oom_vm, RAM, 0)
-    assert meminfo_kb(oom_vm)["InflatedFree"] == 0
+    balloon_to(vm, RAM, 0)
+    check_accounting(vm, 0, deflate_on_oom, base)
+
+
+def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
+    compaction_migrates_balloon_pages(oom_vm, deflate_on_oom=True)
+
+
+def test_compaction_keeps_managed_pages_without_deflate_on_oom(nooom_vm):
+    """The path that moves a page's managed count along with it, when zones differ."""
+    compaction_migrates_balloon_pages(nooom_vm, deflate_on_oom=False)
 
 
 def test_stats_reach_host_and_legacy_param_limits_tags(oom_vm):
@@ -308,8 +318,8 @@ def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
 
 @pytest.fixture(scope="module")
 def hint_vm(boot):
-    """init_on_free=1, so PAGE_POISON is kept; the balloon is hot-added later with an iothread."""
-    vm = boot("hint", devices=("pcie-root-port,id=rp1,chassis=1,slot=1",), append="init_on_free=1")
+    """page_poison=1, so PAGE_POISON is kept; the balloon is hot-added later with an iothread."""
+    vm = boot("hint", devices=("pcie-root-port,id=rp1,chassis=1,slot=1",), append="page_poison=1")
     vm.qmp("object-add", **{"qom-type": "iothread", "id": "io1"})
     load_driver(vm, device=False)
     vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon0", bus="rp1", iothread="io1",
@@ -326,10 +336,19 @@ def wait_migration(vm, timeout=300):
     return status
 
 
-def test_page_poison_kept_with_init_on_free(hint_vm):
+POISON = "0xaaaaaaaa"  # PAGE_POISON's pattern, as the device's 32-bit poison_val
+
+
+def test_page_poison_value_reaches_the_host_and_survives_restore(hint_vm):
+    """The host holds the pattern freed pages carry, so reported pages come back with it."""
     features = vb_debugfs(hint_vm)["features"].split()
-    # init_on_free zeroes freed pages: the host is told (poison value 0), so reporting stays.
     assert {"page_poison", "reporting", "free_page_hint"} <= set(features), features
+    assert vb_debugfs(hint_vm)["poison_val"] == POISON
+    # A freeze resets the device; restore must tell the host again.
+    hint_vm.check("echo devices > /sys/power/pm_test && echo freeze > /sys/power/state",
+                  timeout=120)
+    hint_vm.check("echo none > /sys/power/pm_test")
+    assert vb_debugfs(hint_vm)["poison_val"] == POISON
 
 
 def test_free_page_hints_during_migration_then_returned(hint_vm):

@@ -33,8 +33,8 @@ static int vbe_show(struct seq_file *m, void *v)
 {
 	struct vbe *vb = m->private;
 	long kb = vbe_inflated_kb(vb);
+	u32 target, poison;
 	unsigned int f;
-	u32 target;
 
 	seq_printf(m, "InflatedTotal: %ld kB\n", vb->deflate_on_oom ? 0 : kb);
 	seq_printf(m, "InflatedFree: %ld kB\n", vb->deflate_on_oom ? kb : 0);
@@ -48,6 +48,11 @@ static int vbe_show(struct seq_file *m, void *v)
 		if (vbe_has(vb, f))
 			seq_printf(m, " %s", vbe_feature_names[f]);
 	seq_putc(m, '\n');
+	/* Read back from the device: what the host holds, not what we wrote. */
+	if (vbe_has(vb, VIRTIO_BALLOON_F_PAGE_POISON)) {
+		virtio_cread_le(vb->vdev, struct virtio_balloon_config, poison_val, &poison);
+		seq_printf(m, "poison_val: %#010x\n", poison);
+	}
 
 	vbe_show_count(m, "inflated_pages", &vb->count.inflated);
 	vbe_show_count(m, "deflated_pages", &vb->count.deflated);
