@@ -19,22 +19,10 @@ static const char *bcore_hook_symbol(const struct bcore_hook *hook)
 	return hook->krp.kp.symbol_name;
 }
 
-static int bcore_hook_try_entry(struct bcore_hook *hook)
-{
-	int err = register_kprobe(&hook->kp);
-
-	if (!err) {
-		hook->on_entry = true;
-		return 0;
-	}
-	if (hook->krp.kp.symbol_name)
-		pr_info("cannot hook %s() (error %d): %s\n", hook->kp.symbol_name,
-			err, hook->fallback);
-	return err;
-}
-
 void bcore_hook_attach(struct bcore_hook *hook, bool enabled)
 {
+	int entry_err = 0;
+
 	hook->on_entry = false;
 	if (!enabled) {
 		hook->state = BCORE_HOOK_DISABLED;
@@ -42,21 +30,32 @@ void bcore_hook_attach(struct bcore_hook *hook, bool enabled)
 	}
 	hook->err = -ENOENT;	/* kept if neither probe names a symbol */
 	if (hook->kp.symbol_name) {
-		hook->err = bcore_hook_try_entry(hook);
+		hook->err = register_kprobe(&hook->kp);
 		if (!hook->err) {
+			hook->on_entry = true;
 			hook->state = BCORE_HOOK_ATTACHED;
 			return;
 		}
+		entry_err = hook->err;
 	}
 	if (hook->krp.kp.symbol_name)
 		hook->err = register_kretprobe(&hook->krp);
 	if (hook->err) {
 		hook->state = BCORE_HOOK_FAILED;
-		pr_warn("cannot hook %s() (error %d): balloon values will not show in %s\n",
-			bcore_hook_symbol(hook), hook->err, hook->what);
+		if (entry_err && hook->krp.kp.symbol_name)
+			pr_warn("cannot hook %s() (error %d) nor %s() (error %d): balloon values will not show in %s\n",
+				hook->kp.symbol_name, entry_err,
+				hook->krp.kp.symbol_name, hook->err, hook->what);
+		else
+			pr_warn("cannot hook %s() (error %d): balloon values will not show in %s\n",
+				bcore_hook_symbol(hook), hook->err, hook->what);
 		return;
 	}
 	hook->state = BCORE_HOOK_ATTACHED;
+	/* Only now that the fallback works does the log line say so. */
+	if (entry_err)
+		pr_info("cannot hook %s() (error %d): %s\n", hook->kp.symbol_name,
+			entry_err, hook->fallback);
 }
 
 void bcore_hook_detach(struct bcore_hook *hook)
