@@ -46,8 +46,14 @@ $(COMPAT_H): src/compat/gen-compat.sh $(wildcard src/compat/probes/*.c) | kdir-e
 	@mkdir -p $(dir $@)
 	+src/compat/gen-compat.sh $(KDIR) $@
 
+# A failed build shows what the probes found, since a wrong "no" is the
+# likeliest cause (compat.h stops with #error where it can tell).
 modules: kdir-exists $(COMPAT_H)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) BEXT_COMPAT_DIR=$(COMPAT_DIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) BEXT_COMPAT_DIR=$(COMPAT_DIR) modules || { \
+		echo "balloon-ext: the build failed. The compile probes found, for $(KDIR):"; \
+		cat $(COMPAT_H).summary; \
+		echo "(compiler output of the probes: $(COMPAT_H).log)"; \
+		exit 1; }
 
 # Works without a kernel tree, so a checkout can always be cleaned.
 clean:
