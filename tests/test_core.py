@@ -1,7 +1,8 @@
 """balloon_core in a real guest: the values show in every place, and nowhere once unloaded.
 
 The test-only module tests/modules/balloon_core_test.ko calls the API; its
-parameters "total" and "free" set the values, "stress" races writer threads.
+parameters "total" and "free" set the values, "stress" races writer threads,
+"nested_sysrq" runs SysRq from inside a kprobe handler.
 """
 import re
 
@@ -61,6 +62,29 @@ def assert_meminfo_shows(vm, total, free, text=None):
     assert after.startswith("HugePages_Total:"), after
 
 
+def kretprobe_instances(vm) -> int:
+    """What balloon_core asks for: max(2 x possible CPUs, 64) (hooks.c)."""
+    possible = 0
+    for part in vm.check("cat /sys/devices/system/cpu/possible").strip().split(","):
+        first, _, last = part.partition("-")
+        possible += int(last or first) - int(first) + 1
+    return max(2 * possible, 64)
+
+
+def hook_line(vm, name, symbol, on_entry, missed_busy=0, missed_nested=0):
+    """A hook's debugfs line: both miss counters, and the instances of a return probe."""
+    busy = "" if on_entry else \
+        f"{missed_busy} with all {kretprobe_instances(vm)} instances in use, "
+    return (f"{name}: attached to {symbol}, {missed_busy + missed_nested} missed "
+            f"({busy}{missed_nested} inside another probe)")
+
+
+def show_mem_symbol(vm) -> str:
+    """The function the show_mem hook attached to: __show_mem from 6.1, show_mem on 5.10."""
+    return "__show_mem" if re.search(r"\b__show_mem\b", vm.check(f"cat {KPROBES}")) \
+        else "show_mem"
+
+
 def show_mem_line(total, free):
     return f"Balloon InflatedTotal:{total}kB InflatedFree:{free}kB"
 
@@ -87,7 +111,8 @@ def test_values_show_in_every_place(vm):
         "444", "444"]
 
     assert_meminfo_shows(vm, 1234, 56789)
-    assert "meminfo_hook: attached to hugetlb_report_meminfo, 0 missed" in debugfs
+    assert hook_line(vm, "meminfo_hook", "hugetlb_report_meminfo", on_entry=True) in debugfs
+    assert hook_line(vm, "show_mem_hook", show_mem_symbol(vm), on_entry=False) in debugfs
 
     assert show_mem_line(1234, 56789) in sysrq_show_mem(vm)
 
@@ -116,7 +141,8 @@ def test_meminfo_at_end_prints_the_lines_last(vm):
     set_values(vm, 31, 32)
     shown, after = meminfo_balloon_lines(vm.check("cat /proc/meminfo"))
     assert (shown, after) == (meminfo_lines(vm, 31, 32), "")
-    assert "meminfo_hook: attached to meminfo_proc_show, 0 missed" in vm.check(f"cat {DEBUGFS}")
+    assert hook_line(vm, "meminfo_hook", "meminfo_proc_show", on_entry=False) in \
+        vm.check(f"cat {DEBUGFS}").splitlines()
     assert "hugetlb_report_meminfo" not in vm.check(f"cat {KPROBES}")
 
 
@@ -157,6 +183,47 @@ def test_stress_rejects_bad_thread_count(vm):
     load(vm)
     rc, _ = vm.run(f"echo 0 > {PARAMS}/stress")
     assert rc != 0
+
+
+def test_missed_call_is_counted_and_logged_once(vm):
+    """A show_mem() report from inside another kprobe's handler goes without the line.
+
+    The kprobes core never nests handlers: it counts the hit in the probe's
+    nmissed instead. The test module runs SysRq-m from a kprobe handler of
+    its own, so the miss is certain, unlike running out of instances.
+    """
+    load(vm)
+    set_values(vm, 3, 4)
+    symbol = show_mem_symbol(vm)
+    # handle_sysrq() obeys kernel.sysrq, whose Debian default masks SysRq-m.
+    sysrq = vm.check("cat /proc/sys/kernel/sysrq").strip()
+    vm.check("echo 1 > /proc/sys/kernel/sysrq")
+    try:
+        vm.check(f"echo m > {PARAMS}/nested_sysrq")
+        dmesg = vm.dmesg()
+        assert "sysrq: Show Memory" in dmesg and "Balloon InflatedTotal" not in dmesg, dmesg
+        assert "hook missed" not in dmesg  # nothing of ours ran yet to notice
+
+        # Reading debugfs notices, and logs it.
+        debugfs = vm.check(f"cat {DEBUGFS}").splitlines()
+        assert hook_line(vm, "show_mem_hook", symbol, on_entry=False, missed_nested=1) in debugfs
+        assert hook_line(vm, "meminfo_hook", "hugetlb_report_meminfo", on_entry=True) in debugfs
+        warning = (f"balloon_core: the {symbol}() hook missed 1 of its calls (0 with every "
+                   f"instance in use, 1 inside another probe): some show_mem() reports lack "
+                   f"the balloon values; counts in /sys/kernel/debug/balloon")
+        lines = [line for line in vm.dmesg().splitlines() if "hook missed" in line]
+        assert len(lines) == 1 and warning in lines[0], lines
+
+        # A second miss is counted, not logged again; a report of its own still has the line.
+        vm.check(f"echo m > {PARAMS}/nested_sysrq && echo m > /proc/sysrq-trigger")
+        assert hook_line(vm, "show_mem_hook", symbol, on_entry=False, missed_nested=2) in \
+            vm.check(f"cat {DEBUGFS}").splitlines()
+        unload(vm)
+        dmesg = vm.dmesg()
+        assert dmesg.count(show_mem_line(3, 4)) == 1, dmesg
+        assert sum("hook missed" in line for line in dmesg.splitlines()) == 1, dmesg
+    finally:
+        vm.check(f"echo {sysrq} > /proc/sys/kernel/sysrq")
 
 
 def test_oom_report_carries_balloon_line(vm):

@@ -5,6 +5,9 @@
  *   /sys/module/balloon_core_test/parameters/total   write: set InflatedTotal
  *   /sys/module/balloon_core_test/parameters/free    write: set InflatedFree
  *   /sys/module/balloon_core_test/parameters/stress  write "THREADS": race
+ *   /sys/module/balloon_core_test/parameters/nested_sysrq  write a key: run
+ *	SysRq with that key from inside a kprobe handler of this module, where
+ *	the kprobes core must count any probe it hits as missed
  *
  * Reads return what the getters say. A stress write fails with -EIO if any
  * reader saw a value no writer wrote, or the final values are not the last
@@ -12,10 +15,12 @@
  */
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/sysrq.h>
 
 #include "balloon_core.h"
 
@@ -201,6 +206,53 @@ static const struct kernel_param_ops stress_ops = {
 
 module_param_cb(stress, &stress_ops, NULL, 0200);
 MODULE_PARM_DESC(stress, "Write N: race N writer threads against the setters");
+
+static int nested_key;
+static unsigned long nested_calls;
+
+/* The probed function; the store keeps the call from being optimized out. */
+static noinline void nested_target(void)
+{
+	WRITE_ONCE(nested_calls, nested_calls + 1);
+}
+
+static int nested_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	/* handle_sysrq() is made for interrupts: fine with preemption off. */
+	handle_sysrq(nested_key);
+	return 0;
+}
+
+/* Parameter writes are serialized (kernel_param_lock), so one probe will do. */
+static struct kprobe nested_probe;
+
+static int nested_sysrq_set(const char *val, const struct kernel_param *kp)
+{
+	size_t len = strlen(val);
+	int err;
+
+	if (len && val[len - 1] == '\n')
+		len--;
+	if (len != 1)
+		return -EINVAL;
+	nested_key = val[0];
+	memset(&nested_probe, 0, sizeof(nested_probe));
+	nested_probe.addr = (kprobe_opcode_t *)nested_target;
+	nested_probe.pre_handler = nested_pre;
+	err = register_kprobe(&nested_probe);
+	if (err)
+		return err;
+	nested_target();
+	unregister_kprobe(&nested_probe);
+	return 0;
+}
+
+static const struct kernel_param_ops nested_sysrq_ops = {
+	.set = nested_sysrq_set,
+};
+
+module_param_cb(nested_sysrq, &nested_sysrq_ops, NULL, 0200);
+MODULE_PARM_DESC(nested_sysrq, "Write a SysRq key: run it from inside a kprobe handler");
 
 MODULE_DESCRIPTION("balloon_core test driver (tests only)");
 MODULE_LICENSE("GPL");
