@@ -127,12 +127,73 @@ def test_meminfo_lines_format_as_printf_would(vm, total, free):
     assert vm.check(f"cat {DEBUGFS}").splitlines()[:2] == meminfo_lines(vm, total, free)
 
 
-def test_meminfo_read_in_small_chunks_has_lines_once(vm):
-    """A reader with a tiny buffer makes seq_file retry: the lines must still appear once."""
-    load(vm)
+# Reads /proc/meminfo as 64-byte pieces, each from a fresh open and a seek
+# to its offset (busybox dd seeks for skip=), then as two pieces on one
+# open file with the value changed between them.
+OFFSET_READS_SCRIPT = r"""
+f=/proc/meminfo
+size=$(wc -c < $f)
+n=0
+: > /tmp/pieces
+while [ $((n * 64)) -lt $size ]; do
+    dd if=$f bs=64 skip=$n count=1 2>/dev/null >> /tmp/pieces || exit 1
+    n=$((n + 1))
+done
+exec 3< $f
+dd bs=64 count=1 <&3 2>/dev/null > /tmp/head || exit 1
+echo 8192 > @PARAMS@/total || exit 1
+dd bs=64 skip=1 <&3 2>/dev/null > /tmp/tail || exit 1
+exec 3<&-
+"""
+
+
+@pytest.mark.parametrize("core_params,symbol", [("", "hugetlb_report_meminfo"),
+                                                ("meminfo_at_end=1", "meminfo_proc_show")])
+def test_meminfo_read_at_offsets_has_lines_once(vm, core_params, symbol):
+    """Every read at an offset runs meminfo_proc_show() again; the lines still come once.
+
+    /proc/meminfo is a single_open() seq_file. A read or seek to a position
+    other than where the last read ended makes seq_file traverse() from the
+    start: show() runs again into an emptied buffer and the bytes before the
+    position are dropped (fs/seq_file.c, 6.1). So each piece below comes
+    from its own show() call, and the pieces only line up into a whole file
+    if every call prints the lines exactly once, at the same place. That
+    fails for a hook printing twice per call, once per open file or per
+    read() rather than per show() (lines missing or repeated between pieces),
+    or anywhere the offsets of the rest depend on. Printing on every show()
+    call, as the hook does, is right because seq_file discards the previous
+    call's output; a reader whose buffer is too small (the old dd bs=7) only
+    copies out of the first call's buffer and never makes show() run again.
+
+    The second part proves the re-run: one open file, 64 bytes read, the
+    value changed, then a seek past 128. The rest must show the new value,
+    which only a new show() call can print.
+    """
+    load(vm, core_params)
     set_values(vm, 4096, 0)
-    out = vm.check("dd if=/proc/meminfo bs=7 2>/dev/null")
-    assert_meminfo_shows(vm, 4096, 0, out)
+    vm.write_file("/root/offsets.sh", OFFSET_READS_SCRIPT.replace("@PARAMS@", PARAMS))
+    vm.check("sh /root/offsets.sh")
+    whole = vm.check("cat /proc/meminfo")
+    pieces = vm.check("cat /tmp/pieces")
+
+    shown, after = meminfo_balloon_lines(pieces)
+    assert shown == meminfo_lines(vm, 4096, 0)
+    # The other values move between reads; which lines, in which order, does not.
+    assert [line.split(":")[0] for line in pieces.splitlines()] == \
+        [line.split(":")[0] for line in whole.splitlines()], pieces
+    if symbol == "hugetlb_report_meminfo":
+        assert after.startswith("HugePages_Total:"), after
+    else:
+        assert after == ""
+
+    # The lines start past byte 128 in both layouts (MemTotal, MemFree,
+    # MemAvailable, Buffers and Cached come first), so the tail holds them.
+    head, tail = vm.check("cat /tmp/head"), vm.check("cat /tmp/tail")
+    assert "Inflated" not in head
+    assert sum("Inflated" in line for line in tail.splitlines()) == 2, tail
+    assert meminfo_lines(vm, 8192, 0)[0] in tail.splitlines(), tail
+    assert hook_line(vm, "meminfo_hook", symbol, on_entry=not core_params) in \
+        vm.check(f"cat {DEBUGFS}").splitlines()
 
 
 def test_meminfo_at_end_prints_the_lines_last(vm):
