@@ -15,7 +15,19 @@
 KDIR ?= /lib/modules/$(or $(KERNELRELEASE),$(shell uname -r))/build
 # The release the kernel reports (uname -r); Debian's kernel.release differs.
 KREL = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
-COMPAT_DIR = $(CURDIR)/src/compat/generated/$(KREL)
+# The probe results hold for one build of the kernel, not for a release
+# string: a rebuilt or reconfigured kernel (another package revision, an
+# in-place header update) can keep UTS_RELEASE. So the results are keyed by
+# a hash of the files that change with any such build: the configuration,
+# the version and build stamps, the exported symbols, and the compiler asked
+# for. Hashing beats depending on their mtimes, which a package update can
+# set to dates older than the generated header.
+COMPAT_KEY_FILES = .config Module.symvers include/generated/autoconf.h \
+	include/generated/utsrelease.h include/generated/utsversion.h \
+	include/generated/compile.h include/generated/uapi/linux/version.h
+COMPAT_KEY := $(shell { cd $(KDIR) 2>/dev/null && cat $(COMPAT_KEY_FILES) 2>/dev/null; \
+	echo '$(CC) $(LLVM)'; } | sha256sum | cut -c1-12)
+COMPAT_DIR = $(CURDIR)/src/compat/generated/$(KREL)-$(COMPAT_KEY)
 COMPAT_H = $(COMPAT_DIR)/compat-generated.h
 
 PYTEST = /usr/bin/python3 -m pytest
@@ -34,8 +46,14 @@ $(COMPAT_H): src/compat/gen-compat.sh $(wildcard src/compat/probes/*.c) | kdir-e
 	@mkdir -p $(dir $@)
 	+src/compat/gen-compat.sh $(KDIR) $@
 
+# A failed build shows what the probes found, since a wrong "no" is the
+# likeliest cause (compat.h stops with #error where it can tell).
 modules: kdir-exists $(COMPAT_H)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) BEXT_COMPAT_DIR=$(COMPAT_DIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) BEXT_COMPAT_DIR=$(COMPAT_DIR) modules || { \
+		echo "balloon-ext: the build failed. The compile probes found, for $(KDIR):"; \
+		cat $(COMPAT_H).summary; \
+		echo "(compiler output of the probes: $(COMPAT_H).log)"; \
+		exit 1; }
 
 # Works without a kernel tree, so a checkout can always be cleaned.
 clean:

@@ -92,7 +92,8 @@ def boot(kernel, built, hog):
 
     Project modules are in the guest's /ext/, the memory hog is /bin/hog;
     extra_files ({guest path: host path}) adds more; qemu picks another QEMU
-    than the host's (harness/qemu.py). A guest that died (e.g. a
+    than the host's (harness/qemu.py); tcg_threads="single" runs all vCPUs
+    on one host thread (harness/vm.py, TCG_SINGLE). A guest that died (e.g. a
     test panicked it) is booted again on the next request.
     """
     files = guest_files(built, hog)
@@ -100,10 +101,11 @@ def boot(kernel, built, hog):
     boots: dict[str, int] = {}
 
     def boot(config_name, devices=(), mem="1G", append="",
-             kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None, qemu=HOST) -> VM:
+             kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None, qemu=HOST,
+             tcg_threads="multi") -> VM:
         extra_files = dict(extra_files or {})
         arguments = (tuple(devices), mem, append, tuple(kernel_modules),
-                     tuple(sorted(extra_files.items())), qemu)
+                     tuple(sorted(extra_files.items())), qemu, tcg_threads)
         if config_name in vms:
             vm, booted_with = vms[config_name]
             if booted_with != arguments:
@@ -118,7 +120,8 @@ def boot(kernel, built, hog):
         if boots[config_name] > 1:
             name += f"-boot{boots[config_name]}"
         vm = boot_vm(kernel, files | extra_files, name, devices=devices, mem=mem,
-                     append=kernel.cmdline(append), kernel_modules=kernel_modules, qemu=qemu)
+                     append=kernel.cmdline(append), kernel_modules=kernel_modules, qemu=qemu,
+                     tcg_threads=tcg_threads)
         vms[config_name] = (vm, arguments)
         return vm
 

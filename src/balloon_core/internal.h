@@ -25,12 +25,16 @@ struct bcore_hook {
 	bool on_entry;		/* attached through kp, not krp */
 	enum bcore_hook_state state;
 	int err;
+	unsigned long flags;	/* BCORE_HOOK_WARNED */
 };
+
+#define BCORE_HOOK_WARNED	0	/* the missed calls were logged */
 
 void bcore_hook_attach(struct bcore_hook *hook, bool enabled);
 void bcore_hook_detach(struct bcore_hook *hook);
 void bcore_hook_show(struct seq_file *m, const char *name,
-		     const struct bcore_hook *hook);
+		     struct bcore_hook *hook);
+void bcore_hook_check_missed(struct bcore_hook *hook);
 
 extern struct bcore_hook bcore_meminfo_hook;
 extern struct bcore_hook bcore_show_mem_hook;

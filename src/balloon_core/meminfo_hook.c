@@ -21,6 +21,7 @@
 static int meminfo_before_hugetlb(struct kprobe *p, struct pt_regs *regs)
 {
 	bcore_show_values((struct seq_file *)regs_get_kernel_argument(regs, 0));
+	bcore_hook_check_missed(&bcore_meminfo_hook);
 	return 0;
 }
 
@@ -42,6 +43,7 @@ static int meminfo_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 	if (regs_return_value(regs) == 0)
 		bcore_show_values(call->m);
+	bcore_hook_check_missed(&bcore_meminfo_hook);
 	return 0;
 }
 

@@ -17,6 +17,7 @@ static int show_mem_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	pr_warn("Balloon InflatedTotal:%ldkB InflatedFree:%ldkB\n",
 		balloon_get_inflated_total(), balloon_get_inflated_free());
+	bcore_hook_check_missed(&bcore_show_mem_hook);
 	return 0;
 }
 

@@ -11,6 +11,16 @@
 
 #include <linux/page_reporting.h>
 
+/*
+ * The name is a macro, so the preprocessor can check the probe: a wrong
+ * "no" (the probe failing for another reason) would leave the order at 0,
+ * which kernels that have the name read as "report single pages".
+ */
+#if defined(PAGE_REPORTING_ORDER_UNSPECIFIED) && \
+	!defined(BEXT_HAVE_PAGE_REPORTING_ORDER_UNSPECIFIED)
+#error "balloon-ext: probe page_reporting_order_unspecified said no, yet the name exists"
+#endif
+
 static inline void bext_page_reporting_default_order(struct page_reporting_dev_info *pr)
 {
 #ifdef BEXT_HAVE_PAGE_REPORTING_ORDER_UNSPECIFIED

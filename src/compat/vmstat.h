@@ -8,6 +8,15 @@
 
 #include <linux/vmstat.h>
 
+/*
+ * Both probes failing (headers or compiler broken in a way the sanity
+ * probe misses), or both compiling (a compiler that ignores
+ * -Werror=enum-conversion), would pick a branch below on no evidence.
+ */
+#if defined(BEXT_HAVE_NODE_STAT_PGSCAN) == defined(BEXT_HAVE_VM_EVENT_PGSCAN)
+#error "balloon-ext: probes node_stat_pgscan and vm_event_pgscan must disagree"
+#endif
+
 struct bext_reclaim {
 	unsigned long async_scan;	/* pages, by kswapd */
 	unsigned long direct_scan;	/* pages, by allocating tasks */

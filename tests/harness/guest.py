@@ -43,7 +43,8 @@ def emulator_boot_oops(console: str) -> bool:
 
 
 def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="1G",
-            append="", kernel_modules=DEFAULT_KERNEL_MODULES, qemu: Qemu = HOST) -> VM:
+            append="", kernel_modules=DEFAULT_KERNEL_MODULES, qemu: Qemu = HOST,
+            tcg_threads: str = "multi") -> VM:
     """Boot a guest; one that hits emulator_boot_oops() before its shell is booted once more.
 
     The dead boot's console stays in its log; a second such death, or any
@@ -55,7 +56,7 @@ def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="
         try:
             with timing.stage(f"boot {attempt_name}"):
                 return VM(kernel, initrd, mem=mem, devices=devices, append=append,
-                          name=attempt_name, qemu=qemu)
+                          name=attempt_name, qemu=qemu, tcg_threads=tcg_threads)
         except QemuExited as error:
             if attempt_name != name or not emulator_boot_oops(error.console):
                 raise

@@ -5,6 +5,7 @@
  * vm_event_item to enum node_stat_item. Indexing the vm events with them
  * still compiles, and reads the wrong counter; only the enum's type tells,
  * which -Werror=enum-conversion (set for all probes) checks here.
+ * vm_event_pgscan.c asks the opposite, as a cross-check (compat/vmstat.h).
  */
 #include <linux/mmzone.h>
 
