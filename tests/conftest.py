@@ -14,6 +14,7 @@ import pytest
 from harness import timing
 from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
+from harness.guest_logs import save_kernel_log
 from harness.debug_kernel import describe_build
 from harness.kernels import BACKPORTS, KERNELS, OPT_IN, SID, prepare_kernel, resolve
 from harness.qemu import HOST
@@ -130,6 +131,7 @@ def boot(kernel, built, hog):
     yield boot
     for config_name, (vm, _) in vms.items():
         with timing.stage(f"shutdown {kernel.name}-{config_name}"):
+            save_kernel_log(vm)
             vm.stop()
 
 
