@@ -215,7 +215,12 @@ def _make(tree: Path, log: Path | None, *args: str) -> str:
 
 
 def _run(cmd: list[str], log: Path | None = None) -> str:
-    """commands.run, but with no stdin: a config prompt fails rather than waits."""
+    """commands.run, but with no stdin.
+
+    localmodconfig asks about the options Debian's installed config leaves
+    out (BUILD_SALT, MODULE_SIG_ALL, MODULE_SIG_KEY); at end of input kconfig
+    takes each default, as olddefconfig would, rather than wait for a terminal.
+    """
     out = open(log, "w") if log else subprocess.PIPE
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
