@@ -2,8 +2,9 @@
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/
 KERNELS="6.1 7.x" (space-separated) picks kernels; see harness/kernels.py. Unset
-or empty means every supported kernel, where trixie-backports' kernel (7.x-bpo)
-counts only while it is another upstream version than sid's (7.x).
+or empty means every supported kernel but the opt-in ones (OPT_IN, e.g. the
+6.1-debug build), where trixie-backports' kernel (7.x-bpo) counts only while
+it is another upstream version than sid's (7.x).
 """
 import os
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from harness import timing
 from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
-from harness.kernels import BACKPORTS, KERNELS, SID, prepare_kernel, resolve
+from harness.guest_logs import save_kernel_log
+from harness.debug_kernel import describe_build
+from harness.kernels import BACKPORTS, KERNELS, OPT_IN, SID, prepare_kernel, resolve
 from harness.qemu import HOST
 from harness.vm import VM
 
@@ -22,8 +25,8 @@ HEADER: list[str] = []  # lines for pytest's report header
 
 
 def default_kernels() -> list[str]:
-    """Every kernel in KERNELS; the backports one only if sid has another version."""
-    names = list(KERNELS)
+    """Every kernel in KERNELS but OPT_IN; the backports one only if sid has another version."""
+    names = [name for name in KERNELS if name not in OPT_IN]
     with timing.stage("apt resolve sid and backports"):
         sid, backports = resolve(SID), resolve(BACKPORTS)
     if backports.upstream == sid.upstream:
@@ -39,6 +42,9 @@ def default_kernels() -> list[str]:
 # An empty KERNELS would make pytest skip every test and look green: default instead.
 KERNEL_NAMES = os.environ.get("KERNELS", "").split() or default_kernels()
 HEADER.insert(0, f"kernels: {' '.join(KERNEL_NAMES)}")
+# Whether a debug kernel is built already, and how long its build took.
+HEADER += [describe_build(name) for name in KERNEL_NAMES
+           if name in KERNELS and KERNELS[name].debug_of]
 
 
 def pytest_report_header(config):
@@ -128,6 +134,7 @@ def boot(kernel, built, hog):
     yield boot
     for config_name, (vm, _) in vms.items():
         with timing.stage(f"shutdown {kernel.name}-{config_name}"):
+            save_kernel_log(vm)
             vm.stop()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness import timing
 from harness.guest import boot_vm, emulator_boot_oops
+from harness.guest_logs import save_kernel_log
 
 GIB = 1024**3
 BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
@@ -21,6 +22,7 @@ def bare_vm(kernel):
                  append=kernel.cmdline())
     yield vm
     with timing.stage(f"shutdown {kernel.name}-smoke"):
+        save_kernel_log(vm)
         vm.stop()
 
 

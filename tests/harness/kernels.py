@@ -28,6 +28,8 @@ class KernelSpec:
     chroot_suite: str | None = None
     env: dict = field(default_factory=dict)  # extra make variables, e.g. CC
     append: str = ""  # kernel command line the guests of this kernel need (conftest adds it)
+    # Built from the source of this stock kernel name, with debug options (debug_kernel.py).
+    debug_of: str | None = None
 
 
 KERNELS = {
@@ -39,7 +41,14 @@ KERNELS = {
     # Built in trixie with gcc-14, so it builds in the trixie chroot.
     "7.x-bpo": KernelSpec(apt="trixie-backports", suite="trixie", builder="chroot",
                           chroot_suite="trixie"),
+    # 6.1 rebuilt with lockdep, KASAN, kmemleak and fault injection; the host's
+    # gcc-12 is the compiler Debian used. KASAN reports only its first bug
+    # unless told otherwise; kmemleak is on from boot by config.
+    "6.1-debug": KernelSpec(apt="bookworm", suite="bookworm", debug_of="6.1",
+                            append="kasan_multi_shot"),
 }
+# Run only when KERNELS names them, not by default (conftest).
+OPT_IN = ("6.1-debug",)
 # Tested only when its kernel is not the same upstream version as sid's (conftest).
 BACKPORTS = "7.x-bpo"
 SID = "7.x"
@@ -63,6 +72,11 @@ class Kernel:
     def cmdline(self, append: str = "") -> str:
         """A guest's extra kernel command line: this kernel's own (spec.append), then append."""
         return " ".join(part for part in (self.spec.append, append) if part)
+
+    @property
+    def stock(self) -> str:
+        """The Debian kernel name this one's code is: a debug build names its source's."""
+        return self.spec.debug_of or self.name
 
     @property
     def top(self) -> Path:
@@ -94,6 +108,9 @@ def resolve(name: str) -> Resolved:
 def prepare_kernel(name: str) -> Kernel:
     """Download and extract the current Debian kernel `name`, ready to build against and boot."""
     spec = KERNELS[name]
+    if spec.debug_of:
+        from .debug_kernel import prepare_debug_kernel  # it builds on this module
+        return prepare_debug_kernel(name)
     apt = private_apt(spec.apt)
     with stage(f"apt resolve {name}"):
         resolved = resolve(name)
