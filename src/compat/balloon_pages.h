@@ -172,8 +172,9 @@ static inline void bext_balloon_release_page(struct page *page, bool adjust_mana
 
 /*
  * Migration, step one: @newpage takes the place of the isolated @page in
- * the balloon. Called with the driver's lock held, before telling the host.
- * From 7.0 the core does both steps itself, after the driver returns.
+ * the balloon. Called once the host knows of both pages, so the new page
+ * is never deflated before the host has it. From 7.0 the core does both
+ * steps itself, after the driver returns.
  */
 static inline void bext_balloon_migrate_insert(struct balloon_dev_info *info,
 					       struct page *newpage,
