@@ -66,6 +66,7 @@ static int vbe_show(struct seq_file *m, void *v)
 	vbe_show_count(m, "paused_rounds", &vb->count.paused_rounds);
 	vbe_show_count(m, "pressure_cycles", &vb->count.pressure_cycles);
 	seq_printf(m, "inflate_paused_ms: %u\n", jiffies_to_msecs(vbe_inflation_paused(vb)));
+	seq_printf(m, "pause_length_ms: %u\n", jiffies_to_msecs(READ_ONCE(vb->pause)));
 	vbe_show_count(m, "queue_errors", &vb->count.queue_errors);
 	vbe_show_count(m, "migrated_pages", &vb->count.migrated);
 	vbe_show_count(m, "alloc_failures", &vb->count.alloc_failures);

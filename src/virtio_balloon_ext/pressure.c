@@ -14,10 +14,11 @@
  *    dropping caches (drop_slab() calls every shrinker) leaves the
  *    balloon alone;
  *  - any deflate under pressure, auto or OOM, pauses re-inflation for
- *    pressure_pause_ms, doubled each time pressure comes back within two
- *    pauses of inflation resuming, up to ten minutes. The host sees the
- *    smaller balloon in `actual` meanwhile and may lower its target; if it
- *    does not, the driver inflates toward it again once the pause is over.
+ *    pressure_pause_ms, doubled each time pressure comes back before the
+ *    balloon got to the host's target again, up to ten minutes. The host
+ *    sees the smaller balloon in `actual` meanwhile and may lower its
+ *    target; if it does not, the driver inflates toward it again once the
+ *    pause is over.
  */
 #include <linux/jiffies.h>
 #include <linux/mm.h>
@@ -43,9 +44,12 @@ MODULE_PARM_DESC(pressure_pause_ms, "After a deflate under memory pressure, infl
 
 /*
  * A deflate under pressure: no inflation for a pause from now. Pressure
- * during a pause restarts it; pressure soon after it ended (within two
- * pauses) means inflating again brought it back, so the next pause is
- * twice as long. Pressure after a quiet spell starts again from the base.
+ * during a pause restarts it. Pressure after it, while the balloon has not
+ * reached the host's target since, means going back toward that target
+ * brought it back: the next pause is twice as long. Only a target reached
+ * (the host lowered it, or the guest found the memory) starts again from
+ * the base. The rule counts events, not time, so it holds the same on a
+ * host too busy to run the guest for seconds at a time.
  */
 void vbe_pause_inflation(struct vbe *vb)
 {
@@ -53,18 +57,27 @@ void vbe_pause_inflation(struct vbe *vb)
 
 	spin_lock(&vb->pause_lock);
 	pause = vb->pause;
-	if (!pause || time_after(now, vb->resume_at + 2 * pause))
+	if (!pause || vb->target_met)
 		pause = msecs_to_jiffies(READ_ONCE(pressure_pause_ms));
 	else if (time_after_eq(now, vb->resume_at))
 		pause = min(2 * pause, msecs_to_jiffies(VBE_PAUSE_MAX_MS));
 	vb->pause = pause;
 	vb->resume_at = now + pause;
+	vb->target_met = false;
 	spin_unlock(&vb->pause_lock);
 	WRITE_ONCE(vb->pressure_deflated, true);
 	atomic_long_inc(&vb->count.inflate_pauses);
 	/* The host's target still stands: go back toward it afterwards. */
 	if (vbe_towards_target(vb) > 0)
 		vbe_queue_size_work(vb, pause + 1);
+}
+
+/* The balloon is at the host's target: the next pressure starts afresh. */
+void vbe_target_met(struct vbe *vb)
+{
+	spin_lock(&vb->pause_lock);
+	vb->target_met = true;
+	spin_unlock(&vb->pause_lock);
 }
 
 /* Jiffies until inflation may go on; 0 if it may now. */

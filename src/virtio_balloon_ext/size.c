@@ -312,6 +312,9 @@ void vbe_size_work(struct work_struct *work)
 	} else if (diff < 0) {
 		diff += vbe_leak(vb, &vb->batch[VBE_B_SIZE], -diff);
 	}
+	/* Before the host can see `actual` at its target. */
+	if (!diff)
+		vbe_target_met(vb);
 	vbe_update_actual(vb);
 
 	if (diff)

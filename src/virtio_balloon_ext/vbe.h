@@ -151,9 +151,10 @@ struct vbe {
 	/* Memory pressure (pressure.c): no re-inflation until resume_at. */
 	struct shrinker *auto_shrinker;	/* auto_deflate=1 only */
 	struct task_struct *filler;	/* allocating for inflation right now */
-	spinlock_t pause_lock;		/* protects pause, resume_at */
+	spinlock_t pause_lock;		/* protects pause, resume_at, target_met */
 	unsigned long pause;		/* jiffies; 0 before any pressure */
 	unsigned long resume_at;
+	bool target_met;		/* since the last pause */
 	bool pressure_deflated;		/* since the last inflation */
 	struct delayed_work resume_work;
 
@@ -242,6 +243,7 @@ void vbe_oom_unregister(struct vbe *vb);
 /* pressure.c: auto-deflate and the pause on re-inflation */
 void vbe_pause_inflation(struct vbe *vb);
 unsigned long vbe_inflation_paused(struct vbe *vb);
+void vbe_target_met(struct vbe *vb);
 int vbe_auto_deflate_start(struct vbe *vb);
 void vbe_auto_deflate_stop(struct vbe *vb);
 
