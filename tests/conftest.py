@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import timing
+from harness import log_gate, timing
 from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
 from harness.guest_logs import save_kernel_log
@@ -52,6 +52,9 @@ def pytest_report_header(config):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "kernel_log_expects(*regexes): the kernel log reports (harness/kernel_log.py) "
+        "this test causes on purpose; each regex must match a line of the log")
     unknown = [name for name in KERNEL_NAMES if name not in KERNELS]
     if unknown:
         raise pytest.UsageError(f"KERNELS: unknown {unknown}; known: {sorted(KERNELS)}")
@@ -70,6 +73,22 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("balloon-ext stage timings")
         for line in timing.report_lines():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def kernel_log_gate(request):
+    """Fail the test on a report in the kernel log of any guest it used (harness/log_gate.py).
+
+    Autouse, so set up before the test's other fixtures and torn down after
+    them: what their teardown makes the guest log (an unload) counts too.
+    """
+    before = log_gate.usage()
+    yield
+    expects = [pattern for marker in request.node.iter_markers("kernel_log_expects")
+               for pattern in marker.args]
+    problems = log_gate.check(before, expects)
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="session", params=KERNEL_NAMES, ids=KERNEL_NAMES)

@@ -285,6 +285,7 @@ def test_missed_call_is_counted_and_logged_once(vm):
         vm.check(f"echo {sysrq} > /proc/sys/kernel/sysrq")
 
 
+@pytest.mark.kernel_log_expects(r"invoked oom-killer")
 def test_oom_report_carries_balloon_line(vm):
     load(vm)
     set_values(vm, 2048, 262144)
@@ -297,6 +298,7 @@ def test_oom_report_carries_balloon_line(vm):
     assert show_mem_line(2048, 262144) in dmesg[start:end], dmesg[start:end]
 
 
+@pytest.mark.kernel_log_expects(r"Kernel panic - not syncing: sysrq triggered crash")
 def test_panic_report_carries_balloon_line(boot):
     """Asked to, panic() prints show_mem(); this guest dies, so it boots alone."""
     vm = boot("panic")
@@ -305,7 +307,7 @@ def test_panic_report_carries_balloon_line(boot):
     # Newer kernels take panic_sys_info=mem, and warn on the console about panic_print.
     vm.check("if [ -e /proc/sys/kernel/panic_sys_info ]; then "
              "echo mem > /proc/sys/kernel/panic_sys_info; "
-             "else echo 2 > /proc/sys/kernel/panic_print; fi")
+             "else echo 34 > /proc/sys/kernel/panic_print; fi")  # 0x20: the log gate's replay
     # Console loglevel 7, so the report reaches the console the harness reads.
     vm.check("echo 7 > /proc/sys/kernel/printk")
     with pytest.raises(QemuExited):

@@ -66,6 +66,7 @@ def stats_between(vm, after: int, device_id: str) -> tuple[dict, dict, dict]:
     return before, answer, reclaim_counters(vm)
 
 
+@pytest.mark.kernel_log_expects(r"invoked oom-killer")
 def test_every_new_tag_reaches_a_host_that_knows_it(kernel, new_qemu_vm):
     vm = new_qemu_vm
     # An OOM kill first, so tags 10-15 have something to count.

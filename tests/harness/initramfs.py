@@ -5,11 +5,14 @@ import lzma
 import subprocess
 from pathlib import Path
 
+from .build import build_static
 from .cache import cache_dir
 from .kernels import Kernel
 
 BUSYBOX = Path("/bin/busybox")  # from busybox-static
 GUEST_INIT = Path(__file__).resolve().parent.parent / "guest" / "init"
+# Reads the kernel log for the gate (harness/log_gate.py): in every guest.
+KMSG_SINCE = GUEST_INIT.with_name("kmsg-since.c")
 # Where busybox --install puts its applet links; the rest are mount points.
 DIRECTORIES = ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
                "etc", "ext")
@@ -29,6 +32,7 @@ def make_initramfs(kernel: Kernel, guest_files: dict[str, Path],
     archive.char_device("dev/console", 0o600, 5, 1)
     archive.file("init", GUEST_INIT.read_bytes(), 0o755)
     archive.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
+    archive.file("bin/kmsg-since", build_static(KMSG_SINCE).read_bytes(), 0o755)
     for guest_path, host_path in sorted(guest_files.items()):
         archive.file(guest_path, host_path.read_bytes(), host_path.stat().st_mode & 0o777)
     _add_kernel_modules(archive, kernel, kernel_modules)

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import kernel_log
 from .cache import checkout_dir
 from .kernels import Kernel
 from .qemu import HOST, Qemu
@@ -29,6 +30,13 @@ BOOT_TIMEOUT = 300  # TCG boots take 6-9 s alone, much longer on a loaded host
 # Other keys' sites still die so now and then (6.12, run_timer_softirq):
 # guest.boot_vm() boots such a guest once more.
 BASE_CMDLINE = "console=ttyS0 panic=-1 loglevel=1 log_buf_len=4M tsc=unstable"
+# The kernel log gate (harness/log_gate.py): a WARN or an oops panics the
+# guest, whose panic replays the whole log on the console (tests/guest/init
+# turns that on), so a guest dead of one still tells what killed it. The
+# soft lockup and RCU stall detectors get their longest timeouts (120 s and
+# 300 s): both measure wall time, which a guest starved by a loaded host
+# loses in one piece, and a real lockup in our code still trips them.
+BASE_CMDLINE += " panic_on_warn=1 oops=panic watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=300"
 # TCG_SINGLE: multi-threaded TCG (every vCPU its own host thread) runs code
 # another vCPU is patching wrongly, beyond the boot-time static keys above:
 # arming and disarming a kprobe (ftrace-patched function entry) on
@@ -38,6 +46,10 @@ BASE_CMDLINE = "console=ttyS0 panic=-1 loglevel=1 log_buf_len=4M tsc=unstable"
 # With thread=single, 150 such rounds ran clean. Tests that patch code
 # under concurrent execution on purpose boot their guest with
 # tcg_threads="single": the vCPUs still interleave, in time slices.
+
+
+# Every guest booted in this process, for the kernel log gate.
+VMS: list["VM"] = []
 
 
 class VMError(RuntimeError):
@@ -91,6 +103,10 @@ class VM:
         self.reader = threading.Thread(target=self._read_console, daemon=True)
         self.reader.start()
         self._qmp = None
+        self.uses = 0  # commands and QMP calls so far: which guests a test used
+        self.log_seq = 0  # the next kernel log record the gate has not seen
+        self.log_seen_until = -1.0  # the printk time of the last record it has seen
+        self.log_pending = ""  # records taken while stopping, not yet judged
         try:
             self._wait_for_socket(qmp_socket)
             try:
@@ -102,6 +118,7 @@ class VM:
         except BaseException:
             self.stop()
             raise
+        VMS.append(self)
 
     def _wait_for_socket(self, path: Path, timeout: float = 30):
         """QEMU creates the QMP socket early in its start-up, unless it fails to start."""
@@ -186,6 +203,7 @@ class VM:
             raise
 
     def _run(self, cmd: str, timeout: float) -> tuple[int, str]:
+        self.uses += 1
         nonce = random.randrange(10**8, 10**9)
         with self.cond:
             start = len(self.console)
@@ -227,6 +245,7 @@ class VM:
 
     def qmp(self, command: str, **arguments) -> dict:
         """A QMP command's `return` payload (QMPError on `error`)."""
+        self.uses += 1
         try:
             return self._qmp.command(command, **arguments)
         except QMPClosed:
@@ -236,8 +255,46 @@ class VM:
         """QMP events received since the last call."""
         return self._qmp.take_events()
 
+    def take_kernel_log(self) -> str:
+        """The kernel log records since the last call, as dmesg prints them.
+
+        From a live guest through /dev/kmsg (tests/guest/kmsg-since), which
+        "dmesg -c" does not clear; from a dead one, the console lines stamped
+        later than the last record seen: a panic replays the whole log there.
+        """
+        text, self.log_pending = self.log_pending, ""
+        if not self.alive:
+            text += kernel_log.lines_after(self.console_text(), self.log_seen_until)
+            self.log_seen_until = float("inf")  # a dead guest's console is read once
+            return text
+        try:
+            output = self.check(f"kmsg-since {self.log_seq}", timeout=120)
+        except VMError:
+            if self.alive:
+                raise
+            return text + self.take_kernel_log()  # it died meanwhile: read the console
+        records = output.splitlines()
+        if not records or not (match := re.fullmatch(r"@@kmsg-next (\d+)@@", records[-1])):
+            raise VMError(f"{self.name}: kmsg-since printed no next record number:\n{output}")
+        self.log_seq = int(match.group(1))
+        records.pop()  # a "@@kmsg-lost@@" line stays, for the gate to report
+        for line in reversed(records):
+            if (stamp := kernel_log.timestamp(line)) is not None:
+                self.log_seen_until = stamp
+                break
+        return text + "".join(line + "\n" for line in records)
+
     def stop(self):
-        """Quit QEMU (QMP quit, then kill if it hangs) and close the logs."""
+        """Quit QEMU (QMP quit, then kill if it hangs) and close the logs.
+
+        The kernel log since the gate last looked is taken first, so a test
+        that stops its own guest still has that guest's log judged.
+        """
+        if self.alive and self._qmp is not None:
+            try:
+                self.log_pending = self.take_kernel_log()
+            except VMError:
+                pass  # the gate then reads the console
         if self.proc.poll() is None and self._qmp is not None:
             try:
                 self._qmp.command("quit")
