@@ -8,12 +8,13 @@ lists, so depmod sees what it would on a real system. The test then boots
 exactly the modules dkms installed, and checks packaging/dkms-remove.sh
 leaves nothing behind. The kernel's cached tree is never written.
 """
+import fcntl
 import lzma
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cache import checkout_dir
+from .cache import cache_dir, checkout_dir
 from .chroot import ensure_chroot, in_chroot, using
 from .kernels import Kernel
 
@@ -101,11 +102,19 @@ def guest_copy(module: Path) -> Path:
     return target
 
 
+@contextmanager
 def using_suite(kernel: Kernel):
     """Hold the suite's chroot for the whole install, boot and removal.
 
     Make the chroot (Dkms()) first: making it takes the same lock exclusively.
+    An install writes the chroot's /usr/src, /var/lib/dkms and /lib/modules,
+    so two test runs sharing a cache (two checkouts, a CI runner and a
+    developer) take turns here; builds in the chroot touch none of those
+    and go on meanwhile.
     """
-    return using(kernel.spec.suite)
+    with open(cache_dir("chroots") / f"{kernel.spec.suite}.dkms.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with using(kernel.spec.suite):
+            yield
 
 
