@@ -15,7 +15,6 @@ from harness import timing  # noqa: E402
 from harness.guest import boot_guest  # noqa: E402
 from virtio_guest import MiB, balloon_to, unplug, wait_guest  # noqa: E402
 
-RAM = 1024 * MiB
 WHERE = (
     ("QMP query-balloon (the host's view)", None),
     ("driver debugfs", "head -n 5 /sys/kernel/debug/virtio-balloon"),
@@ -39,10 +38,10 @@ def show_everywhere(vm, title):
 
 def inflate_and_back(vm, kind):
     show_everywhere(vm, f"{kind}: balloon empty")
-    seconds = balloon_to(vm, RAM, 256 * MiB)
+    seconds = balloon_to(vm, 256 * MiB)
     print(f"\n(host asked for 256 MiB over QMP; the guest gave it in {seconds:.1f} s)")
     show_everywhere(vm, f"{kind}: host took 256 MiB")
-    balloon_to(vm, RAM, 0)
+    balloon_to(vm, 0)
     show_everywhere(vm, f"{kind}: host gave it back")
 
 

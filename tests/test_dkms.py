@@ -14,7 +14,6 @@ from harness.guest import REPO
 from virtio_guest import MiB, balloon_to, driver, meminfo_kb, unload_all, wait_actual
 
 SMOKE_MIB = 64
-RAM = 1024 * MiB
 
 
 def smoke_test(vm, modules: dict[str, bytes]):
@@ -24,10 +23,10 @@ def smoke_test(vm, modules: dict[str, bytes]):
     unload_all(vm)
     vm.check("insmod /ext/balloon_core.ko && insmod /ext/virtio_balloon_ext.ko")
     assert driver(vm) == "virtio_balloon_ext"
-    wait_actual(vm, RAM)
-    balloon_to(vm, RAM, SMOKE_MIB * MiB)
+    wait_actual(vm, vm.ram)
+    balloon_to(vm, SMOKE_MIB * MiB)
     assert meminfo_kb(vm)["InflatedFree"] == SMOKE_MIB * 1024  # deflate-on-oom is on
-    balloon_to(vm, RAM, 0)
+    balloon_to(vm, 0)
     assert meminfo_kb(vm)["InflatedFree"] == 0
     unload_all(vm)
 

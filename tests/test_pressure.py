@@ -11,7 +11,6 @@ import pytest
 from virtio_guest import (NOOOM_DEVICES, MiB, balloon_to, load_driver, meminfo_kb, unload_all,
                           vb_debugfs, vmstat, wait_actual)
 
-RAM = 1024 * MiB
 BALLOON_MIB = 640
 PAGES_PER_MIB = 256
 
@@ -20,14 +19,14 @@ PAGES_PER_MIB = 256
 def vm(core_vm):
     yield core_vm
     core_vm.run("killall hog; while pidof hog >/dev/null; do sleep 0.2; done", timeout=300)
-    core_vm.qmp("balloon", value=RAM)
+    core_vm.qmp("balloon", value=core_vm.ram)
     unload_all(core_vm)
 
 
 def fresh(vm, params=""):
-    vm.qmp("balloon", value=RAM)
+    vm.qmp("balloon", value=vm.ram)
     load_driver(vm, params)
-    wait_actual(vm, RAM)
+    wait_actual(vm, vm.ram)
     vm.check("dmesg -c >/dev/null")
 
 
@@ -43,7 +42,7 @@ def hog_past_free(vm) -> int:
 def test_oom_starts_at_oom_pages_and_grows_to_oom_deflate_mb(vm):
     """The first OOM call gives back oom_pages, as in-tree; the calls of one OOM double it."""
     fresh(vm, "oom_pages=256 oom_deflate_mb=32")
-    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    balloon_to(vm, BALLOON_MIB * MiB)
     kills = vmstat(vm, "oom_kill")
     hog_mib = hog_past_free(vm)
     rc, out = vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
@@ -85,7 +84,7 @@ def test_bad_oom_deflate_mb_is_refused(vm, value):
 def test_auto_deflate_gives_back_before_oom(vm):
     fresh(vm, "auto_deflate=1")
     assert vb_debugfs(vm)["auto_deflate"] == "on"
-    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    balloon_to(vm, BALLOON_MIB * MiB)
     kills = vmstat(vm, "oom_kill")
     hog_mib = hog_past_free(vm)
     rc, out = vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
@@ -97,18 +96,18 @@ def test_auto_deflate_gives_back_before_oom(vm):
     assert vmstat(vm, "oom_kill") == kills
     assert "invoked oom-killer" not in vm.dmesg()
     # The host sees the smaller balloon.
-    ballooned_kb = (RAM - vm.qmp("query-balloon")["actual"]) // 1024
+    ballooned_kb = (vm.ram - vm.qmp("query-balloon")["actual"]) // 1024
     assert ballooned_kb <= BALLOON_MIB * 1024 - c["auto_deflated_pages"] * 4 + 1024 * 4
 
 
 def test_auto_deflate_leaves_the_balloon_alone_when_caches_drop(vm):
     """drop_caches calls every shrinker; with plenty of memory it must not deflate (seed 004)."""
     fresh(vm, "auto_deflate=1")
-    balloon_to(vm, RAM, 256 * MiB)
+    balloon_to(vm, 256 * MiB)
     vm.check("echo 3 > /proc/sys/vm/drop_caches")
     c = counters(vm)
     assert c["auto_deflated_pages"] == 0 and c["inflate_pauses"] == 0, c
-    assert vm.qmp("query-balloon")["actual"] == RAM - 256 * MiB
+    assert vm.qmp("query-balloon")["actual"] == vm.ram - 256 * MiB
 
 
 def test_auto_deflate_is_off_by_default(vm):
@@ -142,7 +141,7 @@ def test_no_ping_pong_while_the_host_target_stands(vm):
     cycles. Once the host's target is met, the next pause is the base again.
     """
     fresh(vm, f"auto_deflate=1 pressure_pause_ms={PAUSE_MS}")
-    balloon_to(vm, RAM, BALLOON_MIB * MiB)
+    balloon_to(vm, BALLOON_MIB * MiB)
     hog_mib = hog_past_free(vm)
     vm.check(f"hog {hog_mib} -1 >/tmp/hog.out 2>&1 &")
     wait_guest_output(vm, "/tmp/hog.out", f"touched {hog_mib}")
@@ -220,7 +219,7 @@ def test_pressure_while_the_host_inflates(vm):
     assert c["auto_deflated_pages"] + c["oom_deflated_pages"] > 0, c
     # Inflation stays paused: the host's view settles on what the guest shows.
     deadline = time.monotonic() + 60
-    while (RAM - vm.qmp("query-balloon")["actual"]) // 1024 != meminfo_kb(vm)["InflatedFree"]:
+    while (vm.ram - vm.qmp("query-balloon")["actual"]) // 1024 != meminfo_kb(vm)["InflatedFree"]:
         assert time.monotonic() < deadline, what_happened(vm)
         time.sleep(0.5)
     assert meminfo_kb(vm)["InflatedFree"] == int(vb_debugfs(vm)["actual_kb"])

@@ -12,9 +12,9 @@ import pytest
 
 from harness.guest import REPO
 from virtio_guest import MiB, device, driver, wait_actual
-RAM = 1024 * MiB
-TARGET = RAM - 128 * MiB  # QMP `balloon` takes the guest size the host wants
-BALLOONED_KB = 128 * 1024
+
+HELD = 128 * MiB  # what the in-tree driver inflates before the takeover
+BALLOONED_KB = HELD // 1024
 DEVICE = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on"
 TOOL = REPO / "tools" / "balloon-ext"
 DRIVERS = "/sys/bus/virtio/drivers"
@@ -22,6 +22,11 @@ VB_DEBUGFS = "/sys/kernel/debug/virtio-balloon"
 FREE_KB = "/sys/kernel/balloon/inflated_free_kb"
 # What a test guest passes so takeover finds the modules without modprobe.
 TAKEOVER = "BALLOON_EXT_MODULE_DIR=/ext balloon-ext takeover"
+
+
+def target(vm) -> int:
+    """The guest size the host asks for (QMP `balloon` takes that, not the balloon's)."""
+    return vm.ram - HELD
 
 
 def wait_for(what, probe, timeout=120):
@@ -63,7 +68,7 @@ def guest(boot):
 
 @pytest.fixture
 def vm(guest):
-    """The in-tree driver bound and inflated to TARGET; ours unloaded; dmesg empty."""
+    """The in-tree driver bound and inflated to target(); ours unloaded; dmesg empty."""
     dev = device(guest)
     if driver(guest) == "virtio_balloon_ext":
         guest.check(f"echo {dev} > {DRIVERS}/virtio_balloon_ext/unbind")
@@ -73,12 +78,12 @@ def vm(guest):
     if driver(guest) == "none":
         guest.check(f"echo {dev} > {DRIVERS}/virtio_balloon/bind")
     assert driver(guest) == "virtio_balloon"
-    guest.qmp("balloon", value=TARGET)
-    wait_actual(guest, TARGET)
+    guest.qmp("balloon", value=target(guest))
+    wait_actual(guest, target(guest))
     guest.check("dmesg -c >/dev/null")
     yield guest
     if guest.alive:
-        guest.qmp("balloon", value=RAM)
+        guest.qmp("balloon", value=guest.ram)
 
 
 def takeover(vm) -> str:
@@ -89,11 +94,11 @@ def takeover(vm) -> str:
 
 def check_ours_holds_target(vm):
     """Ours inflated back to the host's target, and says so everywhere."""
-    wait_actual(vm, TARGET)
+    wait_actual(vm, target(vm))
     wait_for("InflatedFree at the target", lambda: inflated_free_kb(vm) == str(BALLOONED_KB))
     assert vm.check(f"head -n 2 {VB_DEBUGFS}").splitlines() == [
         "InflatedTotal: 0 kB", f"InflatedFree: {BALLOONED_KB} kB"]
-    assert qmp_actual(vm) == TARGET
+    assert qmp_actual(vm) == target(vm)
 
 
 def giveback(vm) -> str:
@@ -106,12 +111,12 @@ def check_intree_holds_target(vm):
     """Ours let go of everything; the in-tree driver inflated to the target again."""
     assert inflated_free_kb(vm) == "0"
     assert vm.run(f"test -e {VB_DEBUGFS}")[0] != 0
-    wait_actual(vm, TARGET)
+    wait_actual(vm, target(vm))
 
 
 def test_takeover_moves_inflated_balloon_without_reboot(vm):
     dev = device(vm)
-    assert qmp_actual(vm) == TARGET  # the in-tree driver holds 128 MiB
+    assert qmp_actual(vm) == target(vm)  # the in-tree driver holds 128 MiB
     assert "InflatedFree" not in vm.check("cat /proc/meminfo")
     inflated, deflated = balloon_events(vm)
 
@@ -176,7 +181,7 @@ def test_takeover_without_module_fails_clearly_and_touches_nothing(vm):
 
     # It failed before unbinding: the in-tree driver still holds the balloon.
     assert driver(vm) == "virtio_balloon"
-    assert qmp_actual(vm) == TARGET
+    assert qmp_actual(vm) == target(vm)
     assert not loaded(vm, "virtio_balloon_ext")
 
 

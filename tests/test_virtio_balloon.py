@@ -14,13 +14,12 @@ from virtio_guest import (DEBUGFS, NOOOM_DEVICES, STAT_NAMES, MiB, balloon_to, c
                           load_driver, meminfo_kb, missing_stats, next_guest_stats, stats_polling,
                           unload_all, unplug, vb_debugfs, vmstat, wait_actual, wait_guest)
 
-RAM = 1024 * MiB
 
 
 def fresh(vm, params=""):
-    vm.qmp("balloon", value=RAM)
+    vm.qmp("balloon", value=vm.ram)
     load_driver(vm, params)
-    wait_actual(vm, RAM)
+    wait_actual(vm, vm.ram)
     vm.check("dmesg -c >/dev/null")
     return meminfo_kb(vm)["MemTotal"]
 
@@ -29,7 +28,7 @@ def fresh(vm, params=""):
 def oom_vm(core_vm):
     """deflate-on-oom on: ballooned memory is InflatedFree."""
     yield core_vm
-    core_vm.qmp("balloon", value=RAM)
+    core_vm.qmp("balloon", value=core_vm.ram)
     unload_all(core_vm)
 
 
@@ -43,7 +42,7 @@ def nooom_vm(nooom_guest):
     """deflate-on-oom off: ballooned memory leaves MemTotal, InflatedTotal."""
     yield nooom_guest
     if nooom_guest.alive:
-        nooom_guest.qmp("balloon", value=RAM)
+        nooom_guest.qmp("balloon", value=nooom_guest.ram)
         unload_all(nooom_guest)
 
 
@@ -58,7 +57,7 @@ def inflate_and_deflate(vm, deflate_on_oom):
     link = vm.check("readlink /sys/bus/virtio/drivers/virtio_balloon_ext/module").strip()
     assert link.endswith("/module/virtio_balloon_ext"), link
     for mib in TARGETS_MIB:
-        balloon_to(vm, RAM, mib * MiB)
+        balloon_to(vm, mib * MiB)
         check_accounting(vm, mib * 1024, deflate_on_oom, base)
     d = vb_debugfs(vm)
     assert int(d["inflated_pages"]) == int(d["deflated_pages"]) > 0
@@ -91,12 +90,12 @@ def test_legacy_device_keeps_free_page_reporting(boot):
         assert bits[32] == "0", bits  # VIRTIO_F_VERSION_1 not negotiated: legacy
         features = vb_debugfs(vm)["features"].split()
         assert {"reporting", "deflate_on_oom"} <= set(features), features
-        balloon_to(vm, RAM, 256 * MiB)
+        balloon_to(vm, 256 * MiB)
         check_accounting(vm, 256 * 1024, True, base)
-        balloon_to(vm, RAM, 0)
+        balloon_to(vm, 0)
         check_accounting(vm, 0, True, base)
     finally:
-        vm.qmp("balloon", value=RAM)
+        vm.qmp("balloon", value=vm.ram)
         unload_all(vm)
 
 
@@ -112,8 +111,8 @@ def test_host_request_holds_a_wakeup_source_until_answered(oom_vm):
     fresh(oom_vm)
     ws = wakeup_source(oom_vm)
     events = int(oom_vm.check(f"cat {ws}/event_count"))
-    balloon_to(oom_vm, RAM, 64 * MiB)
-    balloon_to(oom_vm, RAM, 0)
+    balloon_to(oom_vm, 64 * MiB)
+    balloon_to(oom_vm, 0)
     assert int(oom_vm.check(f"cat {ws}/event_count")) >= events + 2
     # Answered: the source lets go (the size work drops it right after `actual`).
     wait_guest(oom_vm, f"[ $(cat {ws}/active_time_ms) = 0 ]", "wakeup source released")
@@ -123,7 +122,7 @@ def test_host_request_holds_a_wakeup_source_until_answered(oom_vm):
 
 def test_oom_deflates_instead_of_killing(oom_vm):
     fresh(oom_vm)
-    balloon_to(oom_vm, RAM, 640 * MiB)
+    balloon_to(oom_vm, 640 * MiB)
     free_kb = meminfo_kb(oom_vm)["MemFree"]
     hog_mib = free_kb // 1024 + 200  # 200 MiB more than is free: only the balloon has it
     rc, out = oom_vm.run(f"hog {hog_mib} 2>/dev/null", timeout=600)
@@ -136,7 +135,7 @@ def test_oom_deflates_instead_of_killing(oom_vm):
     assert oom_deflated * 4 >= 100 * 1024, d
     # The host sees the balloon shrink, and every place agrees with it.
     actual = oom_vm.qmp("query-balloon")["actual"]
-    ballooned_kb = (RAM - actual) // 1024
+    ballooned_kb = (oom_vm.ram - actual) // 1024
     assert ballooned_kb == 640 * 1024 - oom_deflated * 4
     assert int(d["actual_kb"]) == ballooned_kb
     assert meminfo_kb(oom_vm)["InflatedFree"] == ballooned_kb
@@ -174,7 +173,7 @@ def compaction_migrates_balloon_pages(vm, deflate_on_oom):
     migrated = vmstat_migrated = 0
     for _ in range(3):
         for mib in (700, 200, 512):
-            balloon_to(vm, RAM, mib * MiB)
+            balloon_to(vm, mib * MiB)
         before = vb_debugfs(vm)
         vmstat_before = vmstat(vm, "balloon_migrate")
         vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
@@ -183,7 +182,7 @@ def compaction_migrates_balloon_pages(vm, deflate_on_oom):
         vmstat_migrated += vmstat(vm, "balloon_migrate") - vmstat_before
         # Migrated or not, the balloon holds what the host asked for, in every
         # place; without deflate-on-oom MemTotal stays short by it, to the kB.
-        assert vm.qmp("query-balloon")["actual"] == RAM - 512 * MiB
+        assert vm.qmp("query-balloon")["actual"] == vm.ram - 512 * MiB
         assert after["actual_kb"] == before["actual_kb"] == str(512 * 1024)
         check_accounting(vm, 512 * 1024, deflate_on_oom, base)
         if migrated:
@@ -191,7 +190,7 @@ def compaction_migrates_balloon_pages(vm, deflate_on_oom):
     assert migrated > 0, "compaction migrated no balloon page in three rounds"
     assert vmstat_migrated == migrated
     # The migrated pages deflate like any other.
-    balloon_to(vm, RAM, 0)
+    balloon_to(vm, 0)
     check_accounting(vm, 0, deflate_on_oom, base)
 
 
@@ -239,25 +238,25 @@ def released_everything(vm, base_memtotal_kb):
     assert vm.check("cat /sys/kernel/balloon/inflated_total_kb "
                     "/sys/kernel/balloon/inflated_free_kb").split() == ["0", "0"]
     # The host got every page back too.
-    assert vm.qmp("query-balloon")["actual"] == RAM
+    assert vm.qmp("query-balloon")["actual"] == vm.ram
 
 
 def test_unbind_and_rebind_while_inflated(oom_vm):
     base = fresh(oom_vm)
-    balloon_to(oom_vm, RAM, 256 * MiB)
+    balloon_to(oom_vm, 256 * MiB)
     dev = oom_vm.check("basename /sys/bus/virtio/drivers/virtio_balloon_ext/virtio*").strip()
     oom_vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_balloon_ext/unbind")
     released_everything(oom_vm, base)
     oom_vm.check(f"test ! -e {DEBUGFS}")
     # Bound again, the driver inflates back to the host's unchanged target.
     oom_vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_balloon_ext/bind")
-    wait_actual(oom_vm, RAM - 256 * MiB)
+    wait_actual(oom_vm, oom_vm.ram - 256 * MiB)
     check_accounting(oom_vm, 256 * 1024, True, base)
 
 
 def test_unload_while_inflated(oom_vm):
     base = fresh(oom_vm)
-    balloon_to(oom_vm, RAM, 300 * MiB)
+    balloon_to(oom_vm, 300 * MiB)
     oom_vm.check("rmmod virtio_balloon_ext")
     released_everything(oom_vm, base)
     assert "balloon emptied, device released" in oom_vm.dmesg()
@@ -265,7 +264,7 @@ def test_unload_while_inflated(oom_vm):
 
 def test_unload_while_inflated_without_deflate_on_oom(nooom_vm):
     base = fresh(nooom_vm)
-    balloon_to(nooom_vm, RAM, 300 * MiB)
+    balloon_to(nooom_vm, 300 * MiB)
     assert meminfo_kb(nooom_vm)["MemTotal"] == base - 300 * 1024
     nooom_vm.check("rmmod virtio_balloon_ext")
     released_everything(nooom_vm, base)
@@ -274,11 +273,11 @@ def test_unload_while_inflated_without_deflate_on_oom(nooom_vm):
 def freeze_and_restore(vm, deflate_on_oom):
     """pm_test=devices runs every driver's freeze and restore without sleeping."""
     base = fresh(vm)
-    balloon_to(vm, RAM, 200 * MiB)
+    balloon_to(vm, 200 * MiB)
     vm.check("echo devices > /sys/power/pm_test && echo freeze > /sys/power/state", timeout=120)
     vm.check("echo none > /sys/power/pm_test")
     # Freeze emptied the balloon; restore inflated it back to the host's target.
-    wait_actual(vm, RAM - 200 * MiB)
+    wait_actual(vm, vm.ram - 200 * MiB)
     check_accounting(vm, 200 * 1024, deflate_on_oom, base)
     assert int(vb_debugfs(vm)["deflated_pages"]) >= 200 * 256
 
@@ -301,7 +300,7 @@ def test_freeze_and_restore_with_reporting_and_oom_notifier(oom_vm):
 
 def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
     base = fresh(nooom_vm)
-    balloon_to(nooom_vm, RAM, 256 * MiB)
+    balloon_to(nooom_vm, 256 * MiB)
     unplug(nooom_vm, "balloon0")
     meminfo = meminfo_kb(nooom_vm)
     assert (meminfo["InflatedTotal"], meminfo["InflatedFree"]) == (0, 0)
@@ -312,7 +311,7 @@ def test_hot_unplug_while_inflated_then_hotplug(nooom_vm):
     nooom_vm.qmp("device_add", driver="virtio-balloon-pci", id="balloon0", bus="rp1",
                  **{"deflate-on-oom": False})
     wait_guest(nooom_vm, f"test -e {DEBUGFS}", "hot-plugged balloon bound")
-    balloon_to(nooom_vm, RAM, 128 * MiB)
+    balloon_to(nooom_vm, 128 * MiB)
     check_accounting(nooom_vm, 128 * 1024, False, base)
 
 

@@ -40,10 +40,10 @@ def wait_actual(vm, target: int, timeout: float = 300) -> float:
         time.sleep(0.2)
 
 
-def balloon_to(vm, ram: int, ballooned: int, timeout: float = 300) -> float:
-    """Ask for `ballooned` bytes in the balloon of a guest with `ram` bytes; wait for it."""
-    vm.qmp("balloon", value=ram - ballooned)
-    return wait_actual(vm, ram - ballooned, timeout)
+def balloon_to(vm, ballooned: int, timeout: float = 300) -> float:
+    """Ask for `ballooned` bytes in the guest's balloon; wait for it."""
+    vm.qmp("balloon", value=vm.ram - ballooned)
+    return wait_actual(vm, vm.ram - ballooned, timeout)
 
 
 def unplug(vm, device_id: str, timeout: float = 60):

@@ -52,6 +52,14 @@ BASE_CMDLINE += " panic_on_warn=1 oops=panic watchdog_thresh=60 rcupdate.rcu_cpu
 VMS: list["VM"] = []
 
 
+def memory_bytes(size: str) -> int:
+    """QEMU's -m size ("1G", "1536M") in bytes."""
+    units = {"M": 1 << 20, "G": 1 << 30}
+    if not (match := re.fullmatch(r"(\d+)([MG])", size)):
+        raise ValueError(f"guest memory {size!r}: give a number of M or G")
+    return int(match.group(1)) * units[match.group(2)]
+
+
 class VMError(RuntimeError):
     pass
 
@@ -73,6 +81,7 @@ class VM:
         self.kernel = kernel
         self.qemu = qemu
         self.name = name
+        self.ram = memory_bytes(mem)  # what QEMU gives the guest; tests balloon from it
         # Unix socket paths must stay short, so not under the cache.
         self.tmpdir = Path(tempfile.mkdtemp(prefix="balloon-ext-"))
         qmp_socket = self.tmpdir / "qmp.sock"
