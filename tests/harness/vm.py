@@ -283,10 +283,12 @@ class VM:
                 raise
             return text + self.take_kernel_log()  # it died meanwhile: read the console
         records = output.splitlines()
-        if not records or not (match := re.fullmatch(r"@@kmsg-next (\d+)@@", records[-1])):
+        # The number ends the output, unless an emergency message came after it.
+        ends = [i for i, line in enumerate(records) if re.fullmatch(r"@@kmsg-next \d+@@", line)]
+        if not ends:
             raise VMError(f"{self.name}: kmsg-since printed no next record number:\n{output}")
-        self.log_seq = int(match.group(1))
-        records.pop()  # a "@@kmsg-lost@@" line stays, for the gate to report
+        self.log_seq = int(records.pop(ends[-1])[len("@@kmsg-next "):-2])
+        # A "@@kmsg-lost@@" line stays, for the gate to report.
         for line in reversed(records):
             if (stamp := kernel_log.timestamp(line)) is not None:
                 self.log_seen_until = stamp
