@@ -18,7 +18,7 @@ from harness.guest_logs import save_kernel_log
 from harness.debug_kernel import describe_build
 from harness.kernels import BACKPORTS, KERNELS, OPT_IN, SID, prepare_kernel, resolve
 from harness.qemu import HOST
-from harness.vm import VM
+from harness.vm import VM, memory_bytes
 
 CORE_BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
 HEADER: list[str] = []  # lines for pytest's report header
@@ -55,9 +55,27 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "kernel_log_expects(*regexes): the kernel log reports (harness/kernel_log.py) "
         "this test causes on purpose; each regex must match a line of the log")
+    config.addinivalue_line(
+        "markers", "debug_kernel_only: needs the debug kernel's checkers (fault injection, "
+        "kmemleak); deselected, not skipped, on the other kernels")
     unknown = [name for name in KERNEL_NAMES if name not in KERNELS]
     if unknown:
         raise pytest.UsageError(f"KERNELS: unknown {unknown}; known: {sorted(KERNELS)}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Debug-kernel-only tests run on the debug kernels alone; the rest are deselected."""
+    keep, drop = [], []
+    for item in items:
+        name = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
+        if item.get_closest_marker("debug_kernel_only") and not (
+                name in KERNELS and KERNELS[name].debug_of):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep  # pytest's summary line counts them as deselected
 
 
 def pytest_sessionfinish(session):
@@ -129,6 +147,10 @@ def boot(kernel, built, hog):
              kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None, qemu=HOST,
              tcg_threads="multi") -> VM:
         extra_files = dict(extra_files or {})
+        if kernel.spec.debug_of:
+            # KASAN's shadow and the other checkers take about half of a 1 GiB
+            # guest: twice the memory leaves the tests what they balloon from.
+            mem = f"{memory_bytes(mem) * 2 >> 20}M"
         arguments = (tuple(devices), mem, append, tuple(kernel_modules),
                      tuple(sorted(extra_files.items())), qemu, tcg_threads)
         if config_name in vms:

@@ -92,10 +92,12 @@ void vbe_debugfs_add(struct vbe *vb)
 	}
 	mutex_unlock(&debugfs_owner_lock);
 	vb->debugfs = debugfs_create_file(name, 0444, NULL, vb, &vbe_fops);
+	vbe_fault_add(vb, name);
 }
 
 void vbe_debugfs_remove(struct vbe *vb)
 {
+	vbe_fault_remove(vb);
 	debugfs_remove(vb->debugfs);
 	mutex_lock(&debugfs_owner_lock);
 	if (debugfs_owner == vb)

@@ -62,7 +62,8 @@ static int vbe_hint_one_block(struct vbe *vb)
 	/* Keep one slot free for the stop command. */
 	if (vq->num_free <= 1)
 		return -ENOSPC;
-	page = alloc_pages(VBE_HINT_GFP, VBE_HINT_ORDER);
+	page = vbe_fail_alloc(vb, VBE_HINT_ORDER) ? NULL :
+	       alloc_pages(VBE_HINT_GFP, VBE_HINT_ORDER);
 	if (!page)
 		return -ENOMEM;
 	sg_init_one(&sg, page_address(page), VBE_HINT_PAGES * PAGE_SIZE);

@@ -62,6 +62,8 @@ static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 	struct page *page;
 
 	while (want - got >= BIT(VBE_BLOCK_ORDER)) {
+		if (vbe_fail_alloc(vb, VBE_BLOCK_ORDER))
+			break;
 		page = alloc_pages(VBE_BLOCK_GFP, VBE_BLOCK_ORDER);
 		if (!page)
 			break;
@@ -75,7 +77,7 @@ static unsigned int vbe_alloc_pages(struct vbe *vb, struct list_head *pages,
 		got += BIT(VBE_BLOCK_ORDER);
 	}
 	while (got < want) {
-		page = balloon_page_alloc();
+		page = vbe_fail_alloc(vb, 0) ? NULL : balloon_page_alloc();
 		if (page && !vbe_pfn_fits(page, 0)) {
 			dev_warn_ratelimited(&vb->vdev->dev, "page at pfn %#lx is beyond the device's 32-bit PFNs; not ballooned\n",
 					     page_to_pfn(page));

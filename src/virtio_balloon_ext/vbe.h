@@ -6,6 +6,7 @@
 #ifndef VIRTIO_BALLOON_EXT_H
 #define VIRTIO_BALLOON_EXT_H
 
+#include <linux/fault-inject.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
@@ -181,6 +182,10 @@ struct vbe {
 
 	struct vbe_counters count;
 	struct dentry *debugfs;
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+	struct fault_attr fail_alloc;	/* fault.c */
+	struct dentry *fail_dir;
+#endif
 };
 
 static inline bool vbe_has(const struct vbe *vb, unsigned int feature)
@@ -275,5 +280,19 @@ void vbe_wake_done(struct vbe *vb, unsigned int why);
 /* debugfs.c */
 void vbe_debugfs_add(struct vbe *vb);
 void vbe_debugfs_remove(struct vbe *vb);
+
+/* fault.c: injected failures of the work items' page allocations */
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+void vbe_fault_add(struct vbe *vb, const char *debugfs_name);
+void vbe_fault_remove(struct vbe *vb);
+bool vbe_fail_alloc(struct vbe *vb, unsigned int order);
+#else
+static inline void vbe_fault_add(struct vbe *vb, const char *debugfs_name) {}
+static inline void vbe_fault_remove(struct vbe *vb) {}
+static inline bool vbe_fail_alloc(struct vbe *vb, unsigned int order)
+{
+	return false;
+}
+#endif
 
 #endif /* VIRTIO_BALLOON_EXT_H */
