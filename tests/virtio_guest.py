@@ -40,6 +40,11 @@ def wait_actual(vm, target: int, timeout: float = 300) -> float:
         time.sleep(0.2)
 
 
+def hog_past_free(vm, beyond_mib: int = 200) -> int:
+    """MiB for a hog that needs `beyond_mib` more than is free: only the balloon has it."""
+    return meminfo_kb(vm)["MemFree"] // 1024 + beyond_mib
+
+
 def balloon_to(vm, ballooned: int, timeout: float = 300) -> float:
     """Ask for `ballooned` bytes in the guest's balloon; wait for it."""
     vm.qmp("balloon", value=vm.ram - ballooned)
