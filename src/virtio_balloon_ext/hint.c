@@ -185,8 +185,13 @@ int vbe_hint_init(struct vbe *vb)
 		return -ENOSPC;
 	}
 
+	/*
+	 * Unbound: a hint run is long and needs no particular CPU. It also
+	 * names its kind, which 7.x requires (it warns on a workqueue that is
+	 * neither WQ_UNBOUND nor the new WQ_PERCPU).
+	 */
 	vb->hint_wq = alloc_workqueue("virtio_balloon_ext_hint",
-				      WQ_FREEZABLE | WQ_CPU_INTENSIVE, 0);
+				      WQ_FREEZABLE | WQ_UNBOUND, 0);
 	if (!vb->hint_wq)
 		return -ENOMEM;
 	INIT_WORK(&vb->hint_work, vbe_hint_work);
