@@ -118,10 +118,7 @@ class VM:
         self.log_pending = ""  # records taken while stopping, not yet judged
         try:
             self._wait_for_socket(qmp_socket)
-            try:
-                self._qmp = QMP(qmp_socket)
-            except (QMPClosed, OSError, ValueError) as error:
-                raise self._exited("start-up") from error  # e.g. a bad -device
+            self._qmp = self._connect_qmp(qmp_socket)
             self._wait_for(re.escape(READY), 0, BOOT_TIMEOUT, "the guest shell")
             self._run("true", BOOT_TIMEOUT)  # swallows the shell's banner
         except BaseException:
@@ -138,6 +135,26 @@ class VM:
             if time.monotonic() > deadline:
                 raise VMError(f"{self.name}: no QMP socket after {timeout} s")
             time.sleep(0.05)
+
+    def _connect_qmp(self, path: Path, timeout: float = 30) -> QMP:
+        """QMP, once QEMU listens: the socket file exists from bind(), before listen().
+
+        A full CI run lost a 6.12 guest to that gap ("Connection refused")
+        while the guest itself booted; a loaded host widens it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return QMP(path)
+            except ConnectionRefusedError as error:
+                if self.proc.poll() is not None:
+                    raise self._exited("start-up") from error
+                if time.monotonic() > deadline:
+                    raise VMError(f"{self.name}: QMP refused connections for {timeout} s") \
+                        from error
+                time.sleep(0.1)
+            except (QMPClosed, OSError, ValueError) as error:
+                raise self._exited("start-up") from error  # e.g. a bad -device
 
     def _read_console(self):
         fd = self.proc.stdout.fileno()
