@@ -16,7 +16,7 @@ from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
 from harness.guest_logs import save_kernel_log
 from harness.debug_kernel import describe_build
-from harness.kernels import BACKPORTS, KERNELS, OPT_IN, SID, prepare_kernel, resolve
+from harness.kernels import KERNELS, default_kernel_names, prepare_kernel
 from harness.qemu import HOST
 from harness.vm import VM, memory_bytes
 
@@ -24,23 +24,12 @@ CORE_BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-repor
 HEADER: list[str] = []  # lines for pytest's report header
 
 
-def default_kernels() -> list[str]:
-    """Every kernel in KERNELS but OPT_IN; the backports one only if sid has another version."""
-    names = [name for name in KERNELS if name not in OPT_IN]
-    with timing.stage("apt resolve sid and backports"):
-        sid, backports = resolve(SID), resolve(BACKPORTS)
-    if backports.upstream == sid.upstream:
-        names.remove(BACKPORTS)
-        HEADER.append(f"{BACKPORTS}: trixie-backports has {backports.abi}, the same upstream "
-                      f"kernel as sid's {sid.abi}: not tested separately")
-    else:
-        HEADER.append(f"{BACKPORTS}: trixie-backports has {backports.abi}, sid has {sid.abi}: "
-                      f"tested as its own kernel")
-    return names
-
-
 # An empty KERNELS would make pytest skip every test and look green: default instead.
-KERNEL_NAMES = os.environ.get("KERNELS", "").split() or default_kernels()
+KERNEL_NAMES = os.environ.get("KERNELS", "").split()
+if not KERNEL_NAMES:
+    with timing.stage("apt resolve sid and backports"):
+        KERNEL_NAMES, notes = default_kernel_names()
+    HEADER += notes
 HEADER.insert(0, f"kernels: {' '.join(KERNEL_NAMES)}")
 # Whether a debug kernel is built already, and how long its build took.
 HEADER += [describe_build(name) for name in KERNEL_NAMES
@@ -64,11 +53,18 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Debug-kernel-only tests run on the debug kernels alone; the rest are deselected."""
+    """Debug-kernel-only tests run on the debug kernels alone; the rest are deselected.
+
+    With BALLOON_EXT_KERNEL_TESTS_ONLY=1 (every lane of tests/run_matrix.py
+    but the first) the tests that need no kernel are deselected too.
+    """
+    kernel_tests_only = os.environ.get("BALLOON_EXT_KERNEL_TESTS_ONLY") == "1"
     keep, drop = [], []
     for item in items:
         name = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
-        if item.get_closest_marker("debug_kernel_only") and not (
+        if kernel_tests_only and name is None:
+            drop.append(item)
+        elif item.get_closest_marker("debug_kernel_only") and not (
                 name in KERNELS and KERNELS[name].debug_of):
             drop.append(item)
         else:

@@ -6,6 +6,7 @@ name is written in this project.
 import fcntl
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import cache_dir
@@ -88,12 +89,17 @@ class PrivateApt:
             cmd += ["-o", option]
         return cmd + list(args)
 
+    @contextmanager
+    def _locked(self):
+        """Parallel runs (test lanes, a chroot build, two checkouts) share lists and debs."""
+        with open(self.root / "harness.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def update(self):
         """apt-get update, skipped while the lists are younger than 12 hours."""
         stamp = self.root / "updated"
-        # Parallel runs (pytest and a chroot build, or two checkouts) share the lists.
-        with open(self.root / "harness.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked():
             if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE:
                 return
             run(self._cmd("apt-get", "-q", "update"), log=self.root / "update.log")
@@ -118,8 +124,10 @@ class PrivateApt:
         """The .deb of package=version, downloaded once into the cache."""
         arch = self.show(package, version)["Architecture"]
         deb = self.debs / f"{package}_{version.replace(':', '%3a')}_{arch}.deb"
-        if not deb.exists():
-            run(self._cmd("apt-get", "-q", "download", f"{package}={version}"), cwd=self.debs)
+        with self._locked():
+            if not deb.exists():
+                run(self._cmd("apt-get", "-q", "download", f"{package}={version}"),
+                    cwd=self.debs)
         return deb
 
 

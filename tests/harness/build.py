@@ -92,9 +92,9 @@ def build_static(source: Path) -> Path:
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     binary = cache_dir("build", "guest") / f"{source.stem}-{digest}"
     if not binary.exists():
-        partial = binary.with_suffix(".partial")
+        partial = binary.with_suffix(f".partial-{os.getpid()}")  # another lane may build it too
         run(["gcc", "-static", "-O2", "-Wall", "-o", str(partial), str(source)])
-        partial.rename(binary)
+        partial.replace(binary)
     return binary
 
 

@@ -2,6 +2,7 @@
 import gzip
 import hashlib
 import lzma
+import os
 import subprocess
 from pathlib import Path
 
@@ -40,9 +41,9 @@ def make_initramfs(kernel: Kernel, guest_files: dict[str, Path],
     data = archive.finish()
     path = cache_dir("initramfs") / f"{hashlib.sha256(data).hexdigest()[:24]}.cpio.gz"
     if not path.exists():
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(f".partial-{os.getpid()}")  # another lane may write it too
         partial.write_bytes(gzip.compress(data, mtime=0))
-        partial.rename(path)
+        partial.replace(path)
     return path
 
 

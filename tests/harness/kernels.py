@@ -5,6 +5,7 @@ linux-image-<flavour> names the current ABI, and the Depends of the image and
 headers packages name the rest (the split binary/modules/base packages of 7.x,
 the headers' common and kbuild packages, the compiler the headers want).
 """
+import fcntl
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -105,6 +106,23 @@ def resolve(name: str) -> Resolved:
     return Resolved(name, abi, version)
 
 
+def default_kernel_names() -> tuple[list[str], list[str]]:
+    """(names, notes): every kernel but OPT_IN, the backports one only if sid has another version.
+
+    The notes say which way the backports kernel went, for a report header.
+    """
+    names = [name for name in KERNELS if name not in OPT_IN]
+    sid, backports = resolve(SID), resolve(BACKPORTS)
+    if backports.upstream == sid.upstream:
+        names.remove(BACKPORTS)
+        note = (f"{BACKPORTS}: trixie-backports has {backports.abi}, the same upstream "
+                f"kernel as sid's {sid.abi}: not tested separately")
+    else:
+        note = (f"{BACKPORTS}: trixie-backports has {backports.abi}, sid has {sid.abi}: "
+                f"tested as its own kernel")
+    return names, [note]
+
+
 def prepare_kernel(name: str) -> Kernel:
     """Download and extract the current Debian kernel `name`, ready to build against and boot."""
     spec = KERNELS[name]
@@ -120,25 +138,33 @@ def prepare_kernel(name: str) -> Kernel:
     top = cache_dir("kernels", release)
     root = top / "root"
     stamp = top / "extracted"
-    if not (stamp.exists() and stamp.read_text() == version):
-        with stage(f"download {name}"):
-            debs = [apt.download(p, version) for p in packages]
-            _check_same_source(apt, packages, version)
-        with stage(f"extract {name}"):
-            stamp.unlink(missing_ok=True)
-            shutil.rmtree(root, ignore_errors=True)
-            for deb in debs:
-                run(["dpkg-deb", "-x", str(deb), str(root)])
-            _merge_usr(root)
-            _relocate_headers(root, release)
-            # Debian generates modules.dep in postinst, which we do not run.
-            run(["depmod", "-b", str(root), "-F", str(_system_map(root, release)), release])
-        stamp.write_text(version)
+    # Two test lanes (tests/run_matrix.py) or checkouts may want the same kernel.
+    with open(top / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.exists() and stamp.read_text() == version):
+            _download_and_extract(apt, name, release, version, packages, root)
+            stamp.write_text(version)
     return Kernel(name=name, spec=spec, release=release, version=version, root=root,
                   vmlinuz=_vmlinuz(root, release),
                   kdir=root / "usr" / "src" / f"linux-headers-{release}",
                   modules_dir=root / "lib" / "modules" / release, env=dict(spec.env),
                   toolchain=toolchain)
+
+
+def _download_and_extract(apt: PrivateApt, name: str, release: str, version: str,
+                          packages: list[str], root: Path):
+    with stage(f"download {name}"):
+        debs = [apt.download(p, version) for p in packages]
+        _check_same_source(apt, packages, version)
+    with stage(f"extract {name}"):
+        (root.parent / "extracted").unlink(missing_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+        for deb in debs:
+            run(["dpkg-deb", "-x", str(deb), str(root)])
+        _merge_usr(root)
+        _relocate_headers(root, release)
+        # Debian generates modules.dep in postinst, which we do not run.
+        run(["depmod", "-b", str(root), "-F", str(_system_map(root, release)), release])
 
 
 def _packages(apt: PrivateApt, release: str, version: str) -> tuple[list[str], tuple[str, ...]]:
