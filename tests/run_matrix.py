@@ -6,10 +6,11 @@ Usage: tests/run_matrix.py [pytest arguments]   (KERNELS= and LANES= from the en
 A guest under TCG keeps about one host core busy, and a kernel's tests
 mostly wait on one guest at a time, so a 2-core host runs two kernels'
 tests side by side in about the time of the slower lane. Each lane is its
-own pytest session (tests/conftest.py) with its own KERNELS. Kernels that
-share an apt suite (6.1 and the 6.1-debug build made from its source) stay
-in one lane, so the lanes rarely wait on each other's downloads, chroots or
-DKMS locks; the harness locks what they still share.
+own pytest session (tests/conftest.py) with its own KERNELS. The lanes
+share the cache: the harness locks downloads, kernel extraction, chroots
+and DKMS per suite, so a lane that needs what the other is making waits.
+6.1-debug costs about as much as the five stock kernels together, so on two
+lanes it runs alone in one, and its build overlaps the other's tests.
 
 Lines of each lane are printed as they come, prefixed with its name; at the
 end each lane's report (failures, stage timings, summary line) is printed
@@ -32,17 +33,13 @@ from harness.kernels import KERNELS, default_kernel_names  # noqa: E402
 
 PYTEST = [sys.executable, "-m", "pytest"]
 NO_TESTS_COLLECTED = 5  # pytest's exit status when every test was deselected
-# Relative cost of a kernel's whole suite, warm: a stock kernel took 230-300 s,
-# 6.1-debug 1091 s (KASAN, lockdep and twice the guest memory).
-DEBUG_COST, STOCK_COST = 4, 1
+# Relative cost of a kernel's whole suite: a stock kernel took 230-300 s warm,
+# 6.1-debug 1091 s (KASAN, lockdep and twice the guest memory), plus its
+# 20-minute build from an empty cache.
+DEBUG_COST, STOCK_COST = 5, 1
 # Where a lane's report starts: pytest's first section after the progress lines.
 REPORT_SECTIONS = ("= ERRORS =", "= FAILURES =", "= warnings summary =",
                    "= balloon-ext stage timings =", "= short test summary info =")
-
-
-def family(name: str) -> str:
-    """Kernels of one family share an apt suite's downloads, so run in one lane."""
-    return KERNELS[name].apt
 
 
 def cost(name: str) -> int:
@@ -50,19 +47,16 @@ def cost(name: str) -> int:
 
 
 def split(names: list[str], lanes: int) -> list[list[str]]:
-    """Families of kernels over at most `lanes` lanes, costliest first into the cheapest lane.
+    """The kernels over at most `lanes` lanes, costliest first into the cheapest lane.
 
     Within a lane the kernels keep the order of `names`; empty lanes are dropped.
     """
-    families: dict[str, list[str]] = {}
-    for name in names:
-        families.setdefault(family(name), []).append(name)
     result: list[list[str]] = [[] for _ in range(max(1, lanes))]
     load = [0] * len(result)
-    for members in sorted(families.values(), key=lambda m: -sum(map(cost, m))):
+    for name in sorted(names, key=lambda n: (-cost(n), names.index(n))):
         cheapest = load.index(min(load))
-        result[cheapest] += members
-        load[cheapest] += sum(map(cost, members))
+        result[cheapest].append(name)
+        load[cheapest] += cost(name)
     return [sorted(lane, key=names.index) for lane in result if lane]
 
 

@@ -11,8 +11,8 @@ SPEC.loader.exec_module(run_matrix)
 DEFAULT = ["5.10", "6.1", "6.12", "7.x", "7.x-bpo", "6.1-debug"]
 
 
-def test_the_debug_kernel_stays_with_its_source_kernel_and_the_rest_balance():
-    assert run_matrix.split(DEFAULT, 2) == [["6.1", "6.1-debug"], ["5.10", "6.12", "7.x", "7.x-bpo"]]
+def test_the_debug_kernel_runs_beside_the_stock_kernels():
+    assert run_matrix.split(DEFAULT, 2) == [["6.1-debug"], ["5.10", "6.1", "6.12", "7.x", "7.x-bpo"]]
 
 
 def test_one_lane_keeps_the_given_order():
@@ -20,7 +20,7 @@ def test_one_lane_keeps_the_given_order():
 
 
 def test_no_empty_lanes():
-    assert run_matrix.split(["6.1", "6.1-debug"], 2) == [["6.1", "6.1-debug"]]
+    assert run_matrix.split(["6.1", "6.1-debug"], 4) == [["6.1-debug"], ["6.1"]]
     assert run_matrix.split(["7.x"], 4) == [["7.x"]]
 
 
