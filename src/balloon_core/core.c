@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * balloon_core: the inflated amounts balloon drivers report, and the
- * module that shows them wherever an admin looks for memory.
+ * balloon_core: shows the inflated amounts balloon drivers report
+ * (sources.c) wherever an admin looks for memory.
  */
-#include <linux/atomic.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/seq_file.h>
@@ -11,10 +10,6 @@
 
 #include "balloon_core.h"
 #include "internal.h"
-
-static atomic_long_t inflated_total_kb = ATOMIC_LONG_INIT(0);
-static atomic_long_t inflated_free_kb = ATOMIC_LONG_INIT(0);
-static atomic_long_t rejected = ATOMIC_LONG_INIT(0);
 
 static bool meminfo_hook = true;
 module_param(meminfo_hook, bool, 0444);
@@ -38,91 +33,13 @@ module_param(show_mem_symbol, charp, 0444);
 MODULE_PARM_DESC(show_mem_symbol,
 		 "Function the show_mem() hook attaches to (default: " BEXT_SHOW_MEM_SYMBOL ")");
 
-/* Setters may run under spinlocks and from the OOM notifier: no sleeping. */
-static void bcore_store(atomic_long_t *value, const char *name, long kb,
-			void *caller)
-{
-	if (unlikely(kb < 0)) {
-		atomic_long_inc(&rejected);
-		pr_warn_ratelimited("rejected negative %s of %ld kB from %pS; keeping %ld kB\n",
-				    name, kb, caller, atomic_long_read(value));
-		return;
-	}
-	atomic_long_set(value, kb);
-}
-
-/**
- * balloon_set_inflated_total() - report memory ballooned out of MemTotal
- * @inflated_kb: the driver's whole inflated amount, in kB; not a delta
- *
- * For drivers that adjust managed pages when they inflate, so that the
- * ballooned memory no longer counts in MemTotal. The value replaces the
- * previous one. A negative value is rejected with a rate-limited warning
- * that names the caller, and the previous value is kept.
- *
- * Context: Any context; does not sleep.
- */
-void balloon_set_inflated_total(long inflated_kb)
-{
-	bcore_store(&inflated_total_kb, "InflatedTotal", inflated_kb,
-		    __builtin_return_address(0));
-}
-EXPORT_SYMBOL_GPL(balloon_set_inflated_total);
-
-/**
- * balloon_set_inflated_free() - report ballooned memory still counted as used
- * @inflated_kb: the driver's whole inflated amount, in kB; not a delta
- *
- * For drivers that leave managed pages alone, so that ballooned memory
- * stays in MemTotal and shows as used. The value replaces the previous one.
- * A negative value is rejected with a rate-limited warning that names the
- * caller, and the previous value is kept.
- *
- * Context: Any context; does not sleep.
- */
-void balloon_set_inflated_free(long inflated_kb)
-{
-	bcore_store(&inflated_free_kb, "InflatedFree", inflated_kb,
-		    __builtin_return_address(0));
-}
-EXPORT_SYMBOL_GPL(balloon_set_inflated_free);
-
-/**
- * balloon_get_inflated_total() - read the reported InflatedTotal
- *
- * Context: Any context.
- * Return: the last accepted InflatedTotal, in kB.
- */
-long balloon_get_inflated_total(void)
-{
-	return atomic_long_read(&inflated_total_kb);
-}
-EXPORT_SYMBOL_GPL(balloon_get_inflated_total);
-
-/**
- * balloon_get_inflated_free() - read the reported InflatedFree
- *
- * Context: Any context.
- * Return: the last accepted InflatedFree, in kB.
- */
-long balloon_get_inflated_free(void)
-{
-	return atomic_long_read(&inflated_free_kb);
-}
-EXPORT_SYMBOL_GPL(balloon_get_inflated_free);
-
-long bcore_rejected_count(void)
-{
-	return atomic_long_read(&rejected);
-}
-
 /* Room for a label, 20 digits and " kB\n". */
 #define BCORE_LINE_MAX	48
 
 /*
  * One line as "<label>%8ld kB\n" would print it, without vsnprintf: the
- * hook runs on every /proc/meminfo read. @kb is never negative, as
- * bcore_store() refuses that.
+ * hook runs on every /proc/meminfo read. @kb is never negative: reports
+ * of negative values are refused (sources.c).
  */
 static size_t bcore_format_line(char *buf, const char *label, long kb)
 {
@@ -161,6 +78,11 @@ static int __init balloon_core_init(void)
 	err = bcore_sysfs_init();
 	if (err)
 		return err;
+	err = bcore_sources_init();
+	if (err) {
+		bcore_sysfs_exit();
+		return err;
+	}
 	bcore_debugfs_init();
 	if (meminfo_at_end)
 		bcore_meminfo_hook.kp.symbol_name = NULL;
@@ -176,6 +98,7 @@ static void __exit balloon_core_exit(void)
 	bcore_hook_detach(&bcore_show_mem_hook);
 	bcore_hook_detach(&bcore_meminfo_hook);
 	bcore_debugfs_exit();
+	bcore_sources_exit();
 	bcore_sysfs_exit();
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /sys/kernel/debug/balloon: the two meminfo-format lines first, then how
- * the hooks fared. Mode 0444 and read-only fops, so it opens under lockdown.
+ * /sys/kernel/debug/balloon: the two meminfo-format lines first, then one
+ * line per source, then how the hooks fared. Mode 0444 and read-only fops, so it opens under lockdown.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -13,6 +13,7 @@ static struct dentry *balloon_dentry;
 static int balloon_show(struct seq_file *m, void *v)
 {
 	bcore_show_values(m);
+	bcore_show_sources(m);
 	bcore_hook_show(m, "meminfo_hook", &bcore_meminfo_hook);
 	bcore_hook_show(m, "show_mem_hook", &bcore_show_mem_hook);
 	seq_printf(m, "rejected: %ld\n", bcore_rejected_count());

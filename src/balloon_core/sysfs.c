@@ -1,16 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /sys/kernel/balloon/{inflated_total_kb,inflated_free_kb}: the stable
- * place for monitoring, since debugfs is not ABI. Under /sys/kernel rather
- * than /sys/kernel/mm because mm_kobj is not exported on newer kernels.
+ * /sys/kernel/balloon: the stable place for monitoring, since debugfs is
+ * not ABI. Under /sys/kernel rather than /sys/kernel/mm because mm_kobj is
+ * not exported on newer kernels.
+ *
+ *   inflated_total_kb, inflated_free_kb     the sums over every source
+ *   sources/<name>/{inflated_total_kb,inflated_free_kb,target_kb,reports}
+ *
+ * All 0444. A file whose value changes is notified (sysfs_notify
+ * semantics), so a monitor can poll() it rather than re-read it. Reports
+ * come in any context, and sysfs_notify() looks its file up under a
+ * mutex, so each file's kernfs node is looked up once, when it is made,
+ * and kernfs_notify(), which any context but NMI may call, gets it.
  */
+#include <linux/kernfs.h>
 #include <linux/kobject.h>
+#include <linux/slab.h>
 #include <linux/sysfs.h>
 
 #include "balloon_core.h"
 #include "internal.h"
 
 static struct kobject *balloon_kobj;
+static struct kobject *sources_kobj;
+/* The sums' files, indexed by BCORE_FILE_TOTAL and BCORE_FILE_FREE. */
+static struct kernfs_node *sum_files[2];
 
 static ssize_t inflated_total_kb_show(struct kobject *kobj,
 				      struct kobj_attribute *attr, char *buf)
@@ -37,6 +51,129 @@ static const struct attribute_group balloon_attr_group = {
 	.attrs = balloon_attrs,
 };
 
+/* The files of one source: the same names, its own values. */
+static struct balloon_core_source *to_source(struct kobject *kobj)
+{
+	return container_of(kobj, struct balloon_core_source, kobj);
+}
+
+static ssize_t source_show(struct kobject *kobj, char *buf, enum bcore_file file)
+{
+	struct bcore_source_values v;
+
+	bcore_source_read(to_source(kobj), &v);
+	switch (file) {
+	case BCORE_FILE_TOTAL:
+		return sysfs_emit(buf, "%ld\n", v.total_kb);
+	case BCORE_FILE_FREE:
+		return sysfs_emit(buf, "%ld\n", v.free_kb);
+	case BCORE_FILE_TARGET:
+		return sysfs_emit(buf, "%ld\n", v.target_kb);
+	default:
+		return sysfs_emit(buf, "%lu\n", v.reports);
+	}
+}
+
+#define BCORE_SOURCE_ATTR(_name, _file)						\
+static ssize_t source_##_name##_show(struct kobject *kobj,			\
+				     struct kobj_attribute *attr, char *buf)	\
+{										\
+	return source_show(kobj, buf, _file);					\
+}										\
+static struct kobj_attribute source_##_name##_attr =				\
+	__ATTR(_name, 0444, source_##_name##_show, NULL)
+
+BCORE_SOURCE_ATTR(inflated_total_kb, BCORE_FILE_TOTAL);
+BCORE_SOURCE_ATTR(inflated_free_kb, BCORE_FILE_FREE);
+BCORE_SOURCE_ATTR(target_kb, BCORE_FILE_TARGET);
+BCORE_SOURCE_ATTR(reports, BCORE_FILE_REPORTS);
+
+/* In enum bcore_file order: the index is the file. */
+static struct attribute *source_attrs[] = {
+	&source_inflated_total_kb_attr.attr,
+	&source_inflated_free_kb_attr.attr,
+	&source_target_kb_attr.attr,
+	&source_reports_attr.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(source);
+
+static void source_release(struct kobject *kobj)
+{
+	kfree(to_source(kobj));
+}
+
+static struct kobj_type source_ktype = {
+	.release = source_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = source_groups,
+};
+
+static void bcore_put_files(struct kernfs_node **files, unsigned int n)
+{
+	while (n--) {
+		sysfs_put(files[n]);
+		files[n] = NULL;
+	}
+}
+
+/* Look each file up once, for notifications from any context. */
+static int bcore_get_files(struct kobject *kobj, struct attribute **attrs,
+			   struct kernfs_node **files, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		files[i] = sysfs_get_dirent(kobj->sd, attrs[i]->name);
+		if (!files[i]) {
+			bcore_put_files(files, i);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+/* On error the source is freed (its kobject's release). */
+int bcore_sysfs_add_source(struct balloon_core_source *src)
+{
+	int err;
+
+	err = kobject_init_and_add(&src->kobj, &source_ktype, sources_kobj, "%s", src->name);
+	if (!err)
+		err = bcore_get_files(&src->kobj, source_attrs, src->files, BCORE_NR_FILES);
+	if (err) {
+		kobject_put(&src->kobj);
+		return err;
+	}
+	return 0;
+}
+
+void bcore_sysfs_remove_source(struct balloon_core_source *src)
+{
+	bcore_put_files(src->files, BCORE_NR_FILES);
+	kobject_del(&src->kobj);
+	kobject_put(&src->kobj);
+}
+
+void bcore_sysfs_notify(struct balloon_core_source *src, unsigned int files)
+{
+	unsigned int i;
+
+	for (i = 0; i < BCORE_NR_FILES; i++) {
+		if (files & BIT(i))
+			kernfs_notify(src->files[i]);
+	}
+}
+
+/* @files: bits of BCORE_FILE_TOTAL and BCORE_FILE_FREE */
+void bcore_notify_sums(unsigned int files)
+{
+	if (files & BIT(BCORE_FILE_TOTAL))
+		kernfs_notify(sum_files[BCORE_FILE_TOTAL]);
+	if (files & BIT(BCORE_FILE_FREE))
+		kernfs_notify(sum_files[BCORE_FILE_FREE]);
+}
+
 int bcore_sysfs_init(void)
 {
 	int err;
@@ -49,14 +186,32 @@ int bcore_sysfs_init(void)
 	err = sysfs_create_group(balloon_kobj, &balloon_attr_group);
 	if (err) {
 		pr_err("cannot create /sys/kernel/balloon attributes (error %d)\n", err);
-		kobject_put(balloon_kobj);
-		return err;
+		goto put_balloon;
+	}
+	err = bcore_get_files(balloon_kobj, balloon_attrs, sum_files, ARRAY_SIZE(sum_files));
+	if (err)
+		goto remove_group;
+	sources_kobj = kobject_create_and_add("sources", balloon_kobj);
+	if (!sources_kobj) {
+		pr_err("cannot create /sys/kernel/balloon/sources\n");
+		err = -ENOMEM;
+		goto put_files;
 	}
 	return 0;
+
+put_files:
+	bcore_put_files(sum_files, ARRAY_SIZE(sum_files));
+remove_group:
+	sysfs_remove_group(balloon_kobj, &balloon_attr_group);
+put_balloon:
+	kobject_put(balloon_kobj);
+	return err;
 }
 
 void bcore_sysfs_exit(void)
 {
+	kobject_put(sources_kobj);
+	bcore_put_files(sum_files, ARRAY_SIZE(sum_files));
 	sysfs_remove_group(balloon_kobj, &balloon_attr_group);
 	kobject_put(balloon_kobj);
 }

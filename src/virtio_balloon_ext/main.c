@@ -171,12 +171,12 @@ static void vbe_stop_callers(struct vbe *vb)
 }
 
 /* Give every page back, tell the host, then reset the device. */
-static void vbe_empty(struct vbe *vb)
+static void vbe_empty(struct vbe *vb, enum balloon_core_reason why)
 {
 	if (vb->vqs_gone)
 		return;	/* a failed restore: the balloon was emptied at freeze */
 	while (vbe_num_pages(vb)) {
-		vbe_leak(vb, &vb->batch[VBE_B_SIZE], vbe_num_pages(vb));
+		vbe_leak(vb, &vb->batch[VBE_B_SIZE], vbe_num_pages(vb), why);
 		cond_resched();	/* pages isolated for migration come back soon */
 	}
 	/* The shrinker's last request may still be on the queue. */
@@ -212,6 +212,7 @@ static int vbe_probe(struct virtio_device *vdev)
 	INIT_WORK(&vb->stats_work, vbe_stats_work);
 	spin_lock_init(&vb->stop_lock);
 	spin_lock_init(&vb->ring_lock);
+	spin_lock_init(&vb->report_lock);
 	mutex_init(&vb->oom_lock);
 	mutex_init(&vb->auto_lock);
 	mutex_init(&vb->migrate_lock);
@@ -222,9 +223,12 @@ static int vbe_probe(struct virtio_device *vdev)
 		dev_err(&vdev->dev, "cannot set up balloon page migration (error %d)\n", err);
 		goto err_free;
 	}
-	err = vbe_wake_init(vb);
+	err = vbe_source_register(vb);
 	if (err)
 		goto err_balloon;
+	err = vbe_wake_init(vb);
+	if (err)
+		goto err_source;
 
 	err = vbe_init_vqs(vb);
 	if (err)
@@ -257,6 +261,8 @@ err_del_vqs:
 	vdev->config->del_vqs(vdev);
 err_wake:
 	vbe_wake_exit(vb);
+err_source:
+	vbe_source_unregister(vb);
 err_balloon:
 	bext_balloon_exit(&vb->balloon);
 err_free:
@@ -282,7 +288,8 @@ static void vbe_remove(struct virtio_device *vdev)
 	if (vbe_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		vbe_hint_exit(vb);
 
-	vbe_empty(vb);
+	vbe_empty(vb, BALLOON_CORE_REMOVE);
+	vbe_source_unregister(vb);
 	vbe_wake_exit(vb);
 	bext_balloon_exit(&vb->balloon);
 	dev_info(&vdev->dev, "balloon emptied, device released\n");
@@ -297,7 +304,7 @@ static int vbe_freeze(struct virtio_device *vdev)
 
 	/* The PM core froze our work items; the other callers go by hand. */
 	vbe_stop_callers(vb);
-	vbe_empty(vb);
+	vbe_empty(vb, BALLOON_CORE_RESET);
 	return 0;
 }
 

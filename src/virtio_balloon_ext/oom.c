@@ -70,7 +70,7 @@ static unsigned long vbe_oom_deflate(struct vbe *vb, unsigned long pages)
 	unsigned int got;
 
 	while (done < pages && vbe_num_pages(vb)) {
-		got = vbe_leak(vb, &vb->batch[VBE_B_OOM], pages - done);
+		got = vbe_leak(vb, &vb->batch[VBE_B_OOM], pages - done, BALLOON_CORE_OOM);
 		if (!got)
 			break;	/* the rest is isolated for migration */
 		done += got;

@@ -128,7 +128,7 @@ static unsigned long vbe_auto_scan(struct shrinker *s, struct shrink_control *sc
 	if (vbe_batch_done(vb, vb->vqs[VBE_VQ_DEFLATE], b)) {
 		want = max_t(unsigned long, sc->nr_to_scan * VBE_PAGES_PER_PAGE,
 			     VBE_AUTO_MIN_PAGES);
-		freed = vbe_leak_nowait(vb, b, want);
+		freed = vbe_leak_nowait(vb, b, want, BALLOON_CORE_PRESSURE);
 	}
 	mutex_unlock(&vb->auto_lock);
 	atomic_long_inc(&vb->count.auto_calls);

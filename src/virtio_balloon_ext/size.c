@@ -20,6 +20,7 @@ s64 vbe_towards_target(struct vbe *vb)
 
 	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
 			&num_pages);
+	vbe_report_target(vb, num_pages);
 	/* Whole guest pages only, or the balloon would never settle. */
 	return (s64)ALIGN(num_pages, VBE_PAGES_PER_PAGE) - vbe_num_pages(vb);
 }
@@ -117,7 +118,7 @@ static void vbe_inflated(struct vbe *vb, struct vbe_batch *b)
 	atomic_add(b->num_pfns, &vb->num_pages);
 	atomic_long_add(b->num_pfns / VBE_PAGES_PER_PAGE, &vb->count.inflated);
 	b->num_pfns = 0;
-	vbe_report_inflated(vb);
+	vbe_report_inflated(vb, BALLOON_CORE_HOST);
 }
 
 /*
@@ -161,7 +162,7 @@ unsigned int vbe_fill(struct vbe *vb, size_t num)
 }
 
 /* Deflated pages leave the balloon for good: free them and count them out. */
-static void vbe_release(struct vbe *vb, struct vbe_batch *b)
+static void vbe_release(struct vbe *vb, struct vbe_batch *b, enum balloon_core_reason why)
 {
 	struct page *page, *next;
 
@@ -172,7 +173,7 @@ static void vbe_release(struct vbe *vb, struct vbe_batch *b)
 	atomic_sub(b->num_pfns, &vb->num_pages);
 	atomic_long_add(b->num_pfns / VBE_PAGES_PER_PAGE, &vb->count.deflated);
 	b->num_pfns = 0;
-	vbe_report_inflated(vb);
+	vbe_report_inflated(vb, why);
 }
 
 /*
@@ -212,10 +213,11 @@ static unsigned int vbe_deflate_start(struct vbe *vb, struct vbe_batch *b,
 /*
  * Deflate by up to @num 4 KiB pages through the caller's own batch @b (and
  * the one after it, for the size work's pair), freeing pages only once the
- * host has used their request. Returns the 4 KiB pages removed; fewer than
- * asked when pages are isolated for migration.
+ * host has used their request; balloon_core hears @why. Returns the 4 KiB
+ * pages removed; fewer than asked when pages are isolated for migration.
  */
-unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num)
+unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num,
+		      enum balloon_core_reason why)
 {
 	struct virtqueue *vq = vb->vqs[VBE_VQ_DEFLATE];
 	bool pair = b == &vb->batch[VBE_B_SIZE];
@@ -227,7 +229,7 @@ unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num)
 		cur = pair ? &vb->batch[VBE_B_SIZE + i % 2] : b;
 		if (cur->num_pfns) {	/* the batch before last, or this one */
 			vbe_batch_wait(vb, vq, cur);
-			vbe_release(vb, cur);
+			vbe_release(vb, cur, why);
 		}
 		n = vbe_deflate_start(vb, cur, num - removed, true);
 		if (!n)
@@ -238,7 +240,7 @@ unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num)
 		cur = b + i;
 		if (cur->num_pfns) {
 			vbe_batch_wait(vb, vq, cur);
-			vbe_release(vb, cur);
+			vbe_release(vb, cur, why);
 		}
 	}
 	return removed;
@@ -250,7 +252,8 @@ unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num)
  * before the host has used the request. @b must not be in flight (the
  * caller checks vbe_batch_done()). Returns the guest pages freed.
  */
-unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num)
+unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num,
+			     enum balloon_core_reason why)
 {
 	unsigned int n;
 
@@ -258,7 +261,7 @@ unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num)
 		return 0;
 	n = vbe_deflate_start(vb, b, num, false);
 	if (n)
-		vbe_release(vb, b);
+		vbe_release(vb, b, why);
 	return n / VBE_PAGES_PER_PAGE;
 }
 
@@ -312,7 +315,7 @@ void vbe_size_work(struct work_struct *work)
 		}
 		diff -= added;
 	} else if (diff < 0) {
-		diff += vbe_leak(vb, &vb->batch[VBE_B_SIZE], -diff);
+		diff += vbe_leak(vb, &vb->batch[VBE_B_SIZE], -diff, BALLOON_CORE_HOST);
 	}
 	/* Before the host can see `actual` at its target. */
 	if (!diff)

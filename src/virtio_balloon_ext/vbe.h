@@ -16,6 +16,8 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "balloon_core.h"
+
 /* The device counts in 4 KiB pages whatever the guest's page size. */
 #define VBE_PAGES_PER_PAGE	((unsigned int)(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT))
 /*
@@ -177,8 +179,9 @@ struct vbe {
 	struct page_reporting_dev_info pr_dev_info;
 	bool reporting;		/* registered with page_reporting */
 
-	/* What was last reported to balloon_core, in kB. */
-	long reported_kb;
+	/* This device's amounts in balloon_core; report_lock orders the reports. */
+	struct balloon_core_source *source;
+	spinlock_t report_lock;
 
 	struct vbe_counters count;
 	struct dentry *debugfs;
@@ -214,15 +217,20 @@ void vbe_kick_and_wait(struct vbe *vb, struct virtqueue *vq, unsigned int bufs);
 /* size.c: inflating and deflating toward the host's target */
 s64 vbe_towards_target(struct vbe *vb);
 unsigned int vbe_fill(struct vbe *vb, size_t num);
-unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num);
-unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num);
+unsigned int vbe_leak(struct vbe *vb, struct vbe_batch *b, size_t num,
+		      enum balloon_core_reason why);
+unsigned int vbe_leak_nowait(struct vbe *vb, struct vbe_batch *b, size_t num,
+			     enum balloon_core_reason why);
 void vbe_update_actual(struct vbe *vb);
 void vbe_size_work(struct work_struct *work);
 void vbe_resume_work(struct work_struct *work);
 void vbe_queue_size_work(struct vbe *vb, unsigned long delay);
 
 /* accounting.c: what balloon_core shows */
-void vbe_report_inflated(struct vbe *vb);
+int vbe_source_register(struct vbe *vb);
+void vbe_source_unregister(struct vbe *vb);
+void vbe_report_inflated(struct vbe *vb, enum balloon_core_reason why);
+void vbe_report_target(struct vbe *vb, u32 target_pages);
 long vbe_inflated_kb(const struct vbe *vb);
 
 /* migrate.c */

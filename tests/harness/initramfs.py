@@ -14,6 +14,7 @@ BUSYBOX = Path("/bin/busybox")  # from busybox-static
 GUEST_INIT = Path(__file__).resolve().parent.parent / "guest" / "init"
 # Reads the kernel log for the gate (harness/log_gate.py): in every guest.
 KMSG_SINCE = GUEST_INIT.with_name("kmsg-since.c")
+SYSFS_POLL = GUEST_INIT.with_name("sysfs-poll.c")
 # Where busybox --install puts its applet links; the rest are mount points.
 DIRECTORIES = ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
                "etc", "ext")
@@ -34,6 +35,7 @@ def make_initramfs(kernel: Kernel, guest_files: dict[str, Path],
     archive.file("init", GUEST_INIT.read_bytes(), 0o755)
     archive.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
     archive.file("bin/kmsg-since", build_static(KMSG_SINCE).read_bytes(), 0o755)
+    archive.file("bin/sysfs-poll", build_static(SYSFS_POLL).read_bytes(), 0o755)
     for guest_path, host_path in sorted(guest_files.items()):
         archive.file(guest_path, host_path.read_bytes(), host_path.stat().st_mode & 0o777)
     _add_kernel_modules(archive, kernel, kernel_modules)
