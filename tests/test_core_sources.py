@@ -11,6 +11,7 @@ import pytest
 
 from test_core import CORE, DEBUGFS, SYSFS, TEST, meminfo_lines, set_values, \
     show_mem_line, sysrq_show_mem, unload
+from virtio_guest import MiB, balloon_to
 
 SOURCES_TEST = "/ext/balloon_core_sources_test.ko"
 SOURCES_PARAMS = "/sys/module/balloon_core_sources_test/parameters"
@@ -256,3 +257,29 @@ def test_source_load_unload_cycles_under_readers(vm):
     out = vm.check("sh /root/source-cycles.sh", timeout=1800)
     assert out.strip().endswith("cycles-ok"), out
     vm.check(f"insmod {SOURCES_TEST}")  # for the fixture's teardown
+
+
+def test_unreported_names_a_bound_in_tree_driver(vm):
+    """The in-tree virtio_balloon holds memory that no source reports: say so, by name."""
+    assert vm.check(f"cat {SYSFS}/unreported").strip() == ""
+    assert "unreported:" not in vm.check(f"cat {DEBUGFS}")
+    vm.check("modprobe virtio_balloon")
+    try:
+        balloon_to(vm, 64 * MiB)
+        assert vm.check(f"cat {SYSFS}/unreported").split() == ["virtio_balloon"]
+        debugfs = vm.check(f"cat {DEBUGFS}")
+        assert "unreported: virtio_balloon holds 1 device and does not report to " \
+               "balloon_core: its balloon is not counted above" in debugfs, debugfs
+        assert vm.check(f"stat -c %a {SYSFS}/unreported").strip() == "444"
+        # From 6.15 the kernel counts balloon pages itself (meminfo's Balloon:
+        # line), and debugfs shows that count beside ours.
+        kernel_line = re.search(r"^Balloon:\s+(\d+) kB", vm.check("cat /proc/meminfo"), re.M)
+        if kernel_line:
+            assert f"kernel NR_BALLOON_PAGES: {kernel_line.group(1)} kB" in debugfs, debugfs
+            assert int(kernel_line.group(1)) == 64 * 1024
+        else:
+            assert "NR_BALLOON_PAGES" not in debugfs, debugfs
+    finally:
+        balloon_to(vm, 0)
+        vm.check("rmmod virtio_balloon")
+    assert vm.check(f"cat {SYSFS}/unreported").strip() == ""

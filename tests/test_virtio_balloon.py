@@ -10,10 +10,17 @@ import time
 
 import pytest
 
+from harness.vm import QemuExited
+
 from virtio_guest import (DEBUGFS, NOOOM_DEVICES, STAT_NAMES, MiB, balloon_to, check_accounting,
                           hog_past_free, load_driver, meminfo_kb, missing_stats, next_guest_stats, stats_polling,
                           unload_all, unplug, vb_debugfs, vmstat, wait_actual, wait_guest)
 
+
+
+# The balloon_core source of a guest's only balloon device.
+SOURCE = r"virtio_balloon_ext-virtio\d+"
+HISTORY = r"Balloon recent: (.*)"
 
 
 def fresh(vm, params=""):
@@ -139,6 +146,13 @@ def test_oom_deflates_instead_of_killing(oom_vm):
     assert ballooned_kb == 640 * 1024 - oom_deflated * 4
     assert int(d["actual_kb"]) == ballooned_kb
     assert meminfo_kb(oom_vm)["InflatedFree"] == ballooned_kb
+    # What happened, in the next show_mem() report: the host's inflation to
+    # 640 MiB, then this device's OOM deflation (and perhaps, once the
+    # pause is over, a re-inflation towards the host's target).
+    oom_vm.check("dmesg -c >/dev/null; echo m > /proc/sysrq-trigger")
+    history = re.search(HISTORY, oom_vm.dmesg())
+    assert history and re.search(rf"{SOURCE} -\d+ (kB|MiB) oom [\d.]+ s ago, "
+                                 rf"{SOURCE} \+640 MiB host ", history.group(1)), oom_vm.dmesg()
 
 
 def qemu_rss_mib(vm) -> int:
@@ -362,3 +376,41 @@ def test_free_page_hints_during_migration_then_returned(hint_vm):
     wait_guest(hint_vm, f"grep -q '^hint_blocks_held: 0$' {DEBUGFS}", "hint blocks returned")
     free_kb = meminfo_kb(hint_vm)["MemFree"]
     assert free_kb > 512 * 1024, free_kb
+
+
+@pytest.mark.kernel_log_expects(r"invoked oom-killer",
+                                r"Kernel panic - not syncing: sysrq triggered crash")
+def test_oom_and_panic_reports_tell_what_the_balloon_did(boot):
+    """After a deflate-on-OOM, a real OOM kill and a panic print the balloon's history.
+
+    Its own guest, since the panic ends it.
+    """
+    vm = boot("history-panic", devices=("virtio-balloon-pci,id=balloon0,deflate-on-oom=on",))
+    fresh(vm)
+    balloon_to(vm, 256 * MiB)
+    rc, out = vm.run(f"hog {hog_past_free(vm, 100)} 2>/dev/null", timeout=600)
+    assert rc == 0, out
+    assert int(vb_debugfs(vm)["oom_deflated_pages"]) > 0
+    # A real OOM: the notifier gives back the rest, then the killer reports.
+    vm.check("dmesg -c >/dev/null")
+    rc, out = vm.run("hog 8192 2>/dev/null", timeout=600)
+    assert rc != 0, out
+    dmesg = vm.dmesg()
+    report = dmesg[dmesg.index("invoked oom-killer"):dmesg.index("Out of memory: Killed process")]
+    lines = report.splitlines()
+    at = next(n for n, line in enumerate(lines) if "Balloon InflatedTotal:" in line)
+    history = re.search(HISTORY, lines[at + 1])
+    assert history, lines[at:at + 2]
+    # The killer came when the notifier had nothing left to give back.
+    assert re.match(rf"{SOURCE} -\d+ (kB|MiB) oom [\d.]+ s ago", history.group(1)), \
+        history.group(1)
+
+    vm.check("if [ -e /proc/sys/kernel/panic_sys_info ]; then "
+             "echo mem > /proc/sys/kernel/panic_sys_info; "
+             "else echo 34 > /proc/sys/kernel/panic_print; fi")
+    vm.check("echo 7 > /proc/sys/kernel/printk")
+    with pytest.raises(QemuExited):
+        vm.run("echo c > /proc/sysrq-trigger")
+    console = vm.console_text()
+    after_panic = console[console.index("Kernel panic - not syncing: sysrq triggered crash"):]
+    assert re.search(rf"Balloon recent: {SOURCE} -\d+ (kB|MiB) oom ", after_panic), after_panic

@@ -58,6 +58,10 @@ void bcore_history_add(const struct balloon_core_source *src, enum balloon_core_
 		       long delta_total_kb, long delta_free_kb, u64 now_ns);
 void bcore_history_print(void);
 
+/* In-tree balloon drivers at work, which do not report (unreported.c). */
+ssize_t bcore_unreported_sysfs(char *buf);
+void bcore_unreported_debugfs(struct seq_file *m);
+
 /* A probe that adds balloon lines to a kernel report. */
 enum bcore_hook_state {
 	BCORE_HOOK_DISABLED,	/* switched off by its module parameter */

@@ -5,6 +5,7 @@
  * not exported on newer kernels.
  *
  *   inflated_total_kb, inflated_free_kb     the sums over every source
+ *   unreported                              in-tree balloon drivers at work
  *   sources/<name>/{inflated_total_kb,inflated_free_kb,target_kb,reports}
  *
  * All 0444. A file whose value changes is notified (sysfs_notify
@@ -38,12 +39,20 @@ static ssize_t inflated_free_kb_show(struct kobject *kobj,
 	return sysfs_emit(buf, "%ld\n", balloon_get_inflated_free());
 }
 
+static ssize_t unreported_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return bcore_unreported_sysfs(buf);
+}
+
 static struct kobj_attribute inflated_total_kb_attr = __ATTR_RO(inflated_total_kb);
 static struct kobj_attribute inflated_free_kb_attr = __ATTR_RO(inflated_free_kb);
+static struct kobj_attribute unreported_attr = __ATTR_RO(unreported);
 
+/* The sums first, in BCORE_FILE_TOTAL and BCORE_FILE_FREE order. */
 static struct attribute *balloon_attrs[] = {
 	&inflated_total_kb_attr.attr,
 	&inflated_free_kb_attr.attr,
+	&unreported_attr.attr,
 	NULL,
 };
 

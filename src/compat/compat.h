@@ -19,6 +19,7 @@
 /* Newer kernel APIs, in the shape module code uses, on every kernel. */
 #include "balloon_pages.h"
 #include "page_reporting.h"
+#include "readdir.h"
 #include "shrinker.h"
 #include "virtio.h"
 #include "vmstat.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Reclaim counters for the balloon stats tags 12-15: vm events up to 7.0,
- * node stats from 7.1.
+ * node stats from 7.1. The kernel's balloon page count, from 6.15.
  */
 #ifndef BALLOON_EXT_COMPAT_VMSTAT_H
 #define BALLOON_EXT_COMPAT_VMSTAT_H
@@ -42,5 +42,19 @@ static inline void bext_reclaim_counters(const unsigned long *events,
 #endif
 }
 #endif
+
+/*
+ * The kernel's own count of balloon pages, in kB, where it keeps one
+ * (NR_BALLOON_PAGES); false where it does not.
+ */
+static inline bool bext_kernel_balloon_kb(unsigned long *kb)
+{
+#ifdef BEXT_HAVE_NR_BALLOON_PAGES
+	*kb = global_node_page_state(NR_BALLOON_PAGES) << (PAGE_SHIFT - 10);
+	return true;
+#else
+	return false;
+#endif
+}
 
 #endif /* BALLOON_EXT_COMPAT_VMSTAT_H */
