@@ -175,6 +175,8 @@ def test_the_tracepoint_carries_source_reason_and_values(vm):
     for field in ("char source[48]", "int reason", "long old_total_kb", "long new_total_kb",
                   "long old_free_kb", "long new_free_kb"):
         assert field in fmt, fmt
+    # perf, trace-cmd and bpftrace read this file: no enum name may be left in it.
+    assert "BALLOON_CORE_" not in fmt and '{ 1, "oom" }' in fmt, fmt
     vm.check(f"echo > {tracing}/trace && echo 1 > {tracing}/{TRACE_EVENT}/enable")
     try:
         report(vm, "a", 512, 0, "pressure", "irqoff")

@@ -16,6 +16,21 @@
 
 #include "balloon_core.h"
 
+/*
+ * Userspace tools (perf, trace-cmd, bpftrace) read the event's format
+ * file: enum names there must be numbers, and 5.10 prints an array's
+ * size as written, so it is a literal.
+ */
+TRACE_DEFINE_ENUM(BALLOON_CORE_HOST);
+TRACE_DEFINE_ENUM(BALLOON_CORE_OOM);
+TRACE_DEFINE_ENUM(BALLOON_CORE_PRESSURE);
+TRACE_DEFINE_ENUM(BALLOON_CORE_MIGRATION);
+TRACE_DEFINE_ENUM(BALLOON_CORE_RESET);
+TRACE_DEFINE_ENUM(BALLOON_CORE_REMOVE);
+TRACE_DEFINE_ENUM(BALLOON_CORE_OTHER);
+
+#define BCORE_TRACE_NAME_SIZE	48	/* BALLOON_CORE_NAME_MAX + 1, checked in sources.c */
+
 #define bcore_trace_reasons					\
 	{ BALLOON_CORE_HOST, "host" },				\
 	{ BALLOON_CORE_OOM, "oom" },				\
@@ -30,7 +45,7 @@ TRACE_EVENT(balloon_core_report,
 		 long old_total_kb, long new_total_kb, long old_free_kb, long new_free_kb),
 	TP_ARGS(source, reason, old_total_kb, new_total_kb, old_free_kb, new_free_kb),
 	TP_STRUCT__entry(
-		__array(char, source, BALLOON_CORE_NAME_MAX + 1)
+		__array(char, source, BCORE_TRACE_NAME_SIZE)
 		__field(int, reason)
 		__field(long, old_total_kb)
 		__field(long, new_total_kb)
