@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from harness import log_gate
 from harness.kernel_log import find_reports, lines_after, missing_expectations, timestamp
 
 WARN_6_1 = """\
@@ -130,3 +131,16 @@ def test_a_dead_guests_console_is_read_from_after_the_last_record_seen():
         QUIET.splitlines()[3:] + WARN_7.splitlines()
     assert timestamp("[ 5.000001] x") == pytest.approx(5.000001)
     assert timestamp("no stamp") is None
+
+
+def test_the_gate_names_the_bug_before_the_panic_it_caused():
+    """7.x stamped both with one time; the panic line came first on the console, then the replay."""
+    console = "\n".join([
+        "[    6.921347] Kernel panic - not syncing: scheduling while atomic: panic_on_warn set ...",
+        "[    0.000000] Linux version 7.2.13+deb14-amd64",
+        "[    6.921347] BUG: scheduling while atomic: insmod/110/0x00000201",
+        "[    6.921347] Kernel panic - not syncing: scheduling while atomic: panic_on_warn set ...",
+    ])
+    ordered = log_gate._in_time_order(find_reports(console))
+    assert [report.line.split("] ", 1)[1][:20] for report in ordered] == [
+        "BUG: scheduling whil", "Kernel panic - not s"]

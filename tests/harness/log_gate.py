@@ -51,7 +51,13 @@ def check(before: dict[int, int], expects: list[str]) -> list[str]:
 
 def _in_time_order(reports: list[kernel_log.Report]) -> list[kernel_log.Report]:
     """Earliest first, each once: a dead guest's console has the panic's own
-    lines, then the same records again in the replay of the whole log."""
-    unique = {report.line: report for report in reversed(reports)}
+    lines, then the same records again in the replay of the whole log.
+
+    Each report is taken where it last appears, the replay, which has the
+    log's own order: a BUG and the panic it causes can carry the same
+    timestamp, and the panic line printed before the replay must not then
+    come first.
+    """
+    unique = {report.line: report for report in reports}
     return sorted(unique.values(),
                   key=lambda report: (kernel_log.timestamp(report.line) or 0.0, report.index))
