@@ -31,39 +31,34 @@ TRACE_DEFINE_ENUM(BALLOON_CORE_OTHER);
 
 #define BCORE_TRACE_NAME_SIZE	48	/* BALLOON_CORE_NAME_MAX + 1, checked in sources.c */
 
-#define bcore_trace_reasons					\
-	{ BALLOON_CORE_HOST, "host" },				\
-	{ BALLOON_CORE_OOM, "oom" },				\
-	{ BALLOON_CORE_PRESSURE, "pressure" },			\
-	{ BALLOON_CORE_MIGRATION, "migration" },		\
-	{ BALLOON_CORE_RESET, "reset" },			\
-	{ BALLOON_CORE_REMOVE, "remove" },			\
-	{ BALLOON_CORE_OTHER, "other" }
-
 TRACE_EVENT(balloon_core_report,
-	TP_PROTO(const char *source, enum balloon_core_reason reason,
-		 long old_total_kb, long new_total_kb, long old_free_kb, long new_free_kb),
-	TP_ARGS(source, reason, old_total_kb, new_total_kb, old_free_kb, new_free_kb),
-	TP_STRUCT__entry(
-		__array(char, source, BCORE_TRACE_NAME_SIZE)
-		__field(int, reason)
-		__field(long, old_total_kb)
-		__field(long, new_total_kb)
-		__field(long, old_free_kb)
-		__field(long, new_free_kb)
-	),
-	TP_fast_assign(
-		strscpy(__entry->source, source, sizeof(__entry->source));
-		__entry->reason = reason;
-		__entry->old_total_kb = old_total_kb;
-		__entry->new_total_kb = new_total_kb;
-		__entry->old_free_kb = old_free_kb;
-		__entry->new_free_kb = new_free_kb;
-	),
-	TP_printk("source=%s reason=%s total_kb=%ld->%ld free_kb=%ld->%ld",
-		  __entry->source, __print_symbolic(__entry->reason, bcore_trace_reasons),
-		  __entry->old_total_kb, __entry->new_total_kb,
-		  __entry->old_free_kb, __entry->new_free_kb)
+	    TP_PROTO(const char *source, enum balloon_core_reason reason,
+		     long old_total_kb, long new_total_kb, long old_free_kb, long new_free_kb),
+	    TP_ARGS(source, reason, old_total_kb, new_total_kb, old_free_kb, new_free_kb),
+	    TP_STRUCT__entry(__array(char, source, BCORE_TRACE_NAME_SIZE)
+			     __field(int, reason)
+			     __field(long, old_total_kb)
+			     __field(long, new_total_kb)
+			     __field(long, old_free_kb)
+			     __field(long, new_free_kb)),
+	    TP_fast_assign(strscpy(__entry->source, source, sizeof(__entry->source));
+			   __entry->reason = reason;
+			   __entry->old_total_kb = old_total_kb;
+			   __entry->new_total_kb = new_total_kb;
+			   __entry->old_free_kb = old_free_kb;
+			   __entry->new_free_kb = new_free_kb;),
+	    TP_printk("source=%s reason=%s total_kb=%ld->%ld free_kb=%ld->%ld",
+		      __entry->source,
+		      __print_symbolic(__entry->reason,
+				       { BALLOON_CORE_HOST, "host" },
+				       { BALLOON_CORE_OOM, "oom" },
+				       { BALLOON_CORE_PRESSURE, "pressure" },
+				       { BALLOON_CORE_MIGRATION, "migration" },
+				       { BALLOON_CORE_RESET, "reset" },
+				       { BALLOON_CORE_REMOVE, "remove" },
+				       { BALLOON_CORE_OTHER, "other" }),
+		      __entry->old_total_kb, __entry->new_total_kb,
+		      __entry->old_free_kb, __entry->new_free_kb)
 );
 
 #endif /* BALLOON_CORE_TRACE_H */

@@ -2,7 +2,8 @@
 /*
  * /sys/kernel/debug/balloon: the two meminfo-format lines first, then one
  * line per source, the in-tree drivers at work that do not report, the
- * kernel's own balloon count where it keeps one, then how the hooks fared. Mode 0444 and read-only fops, so it opens under lockdown.
+ * kernel's own balloon count where it keeps one, then how the hooks
+ * fared. Mode 0444 and read-only fops, so it opens under lockdown.
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>

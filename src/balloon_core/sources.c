@@ -24,7 +24,7 @@
 #define CREATE_TRACE_POINTS
 #include "balloon_core_trace.h"
 
-static_assert(BCORE_TRACE_NAME_SIZE == BALLOON_CORE_NAME_MAX + 1);
+static_assert(sizeof(((struct balloon_core_source *)NULL)->name) == BCORE_TRACE_NAME_SIZE);
 
 static atomic_long_t sum_total_kb = ATOMIC_LONG_INIT(0);
 static atomic_long_t sum_free_kb = ATOMIC_LONG_INIT(0);

@@ -41,7 +41,7 @@ struct bcore_bound_ctx {
 	unsigned int devices;
 };
 
-static bext_filldir_ret bcore_count_bound(struct dir_context *ctx, const char *name, int len,
+static BEXT_FILLDIR_RET bcore_count_bound(struct dir_context *ctx, const char *name, int len,
 					  loff_t offset, u64 ino, unsigned int type)
 {
 	struct bcore_bound_ctx *bound = container_of(ctx, struct bcore_bound_ctx, ctx);

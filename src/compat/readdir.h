@@ -2,7 +2,7 @@
 /*
  * Directory actors (filldir_t) returned int, 0 to go on, until 6.1, and
  * bool, true to go on, since. The kernel's own typedef says which, so
- * no probe can get it wrong: an actor declared with bext_filldir_ret
+ * no probe can get it wrong: an actor declared with BEXT_FILLDIR_RET
  * always matches, and BEXT_FILLDIR_CONTINUE is the value that goes on.
  */
 #ifndef BALLOON_EXT_COMPAT_READDIR_H
@@ -11,9 +11,8 @@
 #include <linux/fs.h>
 #include <linux/types.h>
 
-typedef typeof(((filldir_t)NULL)(NULL, NULL, 0, 0, 0, 0)) bext_filldir_ret;
-
-#define BEXT_FILLDIR_IS_BOOL	__builtin_types_compatible_p(bext_filldir_ret, bool)
-#define BEXT_FILLDIR_CONTINUE	((bext_filldir_ret)BEXT_FILLDIR_IS_BOOL)
+#define BEXT_FILLDIR_RET	typeof(((filldir_t)NULL)(NULL, NULL, 0, 0, 0, 0))
+#define BEXT_FILLDIR_IS_BOOL	__builtin_types_compatible_p(BEXT_FILLDIR_RET, bool)
+#define BEXT_FILLDIR_CONTINUE	((BEXT_FILLDIR_RET)BEXT_FILLDIR_IS_BOOL)
 
 #endif /* BALLOON_EXT_COMPAT_READDIR_H */

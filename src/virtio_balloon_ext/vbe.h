@@ -181,7 +181,7 @@ struct vbe {
 
 	/* This device's amounts in balloon_core; report_lock orders the reports. */
 	struct balloon_core_source *source;
-	spinlock_t report_lock;
+	spinlock_t report_lock;	/* reads the page count and reports, as one */
 
 	struct vbe_counters count;
 	struct dentry *debugfs;
