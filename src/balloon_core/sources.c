@@ -233,18 +233,28 @@ static bool bcore_accept(struct balloon_core_source *src, const char *what, long
 	return false;
 }
 
+/*
+ * Replace the halves of @src named in @which (bits of BCORE_FILE_TOTAL and
+ * BCORE_FILE_FREE), keeping the other, as one step under the source's lock.
+ */
 static void bcore_report(struct balloon_core_source *src, long total_kb, long free_kb,
-			 enum balloon_core_reason why, void *caller)
+			 unsigned int which, enum balloon_core_reason why, void *caller)
 {
 	unsigned int changed = 0;
 	unsigned long flags;
 
-	if (!bcore_accept(src, "InflatedTotal", total_kb, READ_ONCE(src->total_kb), caller) ||
-	    !bcore_accept(src, "InflatedFree", free_kb, READ_ONCE(src->free_kb), caller))
+	if (((which & BIT(BCORE_FILE_TOTAL)) &&
+	     !bcore_accept(src, "InflatedTotal", total_kb, READ_ONCE(src->total_kb), caller)) ||
+	    ((which & BIT(BCORE_FILE_FREE)) &&
+	     !bcore_accept(src, "InflatedFree", free_kb, READ_ONCE(src->free_kb), caller)))
 		return;
 	if ((unsigned int)why >= BALLOON_CORE_NR_REASONS)
 		why = BALLOON_CORE_OTHER;
 	raw_spin_lock_irqsave(&src->lock, flags);
+	if (!(which & BIT(BCORE_FILE_TOTAL)))
+		total_kb = src->total_kb;
+	if (!(which & BIT(BCORE_FILE_FREE)))
+		free_kb = src->free_kb;
 	if (total_kb != src->total_kb)
 		changed |= BIT(BCORE_FILE_TOTAL);
 	if (free_kb != src->free_kb)
@@ -275,8 +285,8 @@ static void bcore_report(struct balloon_core_source *src, long total_kb, long fr
 void balloon_core_report(struct balloon_core_source *src, long inflated_total_kb,
 			 long inflated_free_kb, enum balloon_core_reason why)
 {
-	bcore_report(src, inflated_total_kb, inflated_free_kb, why,
-		     __builtin_return_address(0));
+	bcore_report(src, inflated_total_kb, inflated_free_kb,
+		     BIT(BCORE_FILE_TOTAL) | BIT(BCORE_FILE_FREE), why, __builtin_return_address(0));
 }
 EXPORT_SYMBOL_GPL(balloon_core_report);
 
@@ -304,23 +314,13 @@ void balloon_core_set_target(struct balloon_core_source *src, long target_kb)
 }
 EXPORT_SYMBOL_GPL(balloon_core_set_target);
 
-/* The seed's setters move one half of the legacy source, keeping the other. */
-static void bcore_legacy_set(bool total, long kb, void *caller)
-{
-	long other = total ? READ_ONCE(legacy->free_kb) : READ_ONCE(legacy->total_kb);
-
-	if (total)
-		bcore_report(legacy, kb, other, BALLOON_CORE_OTHER, caller);
-	else
-		bcore_report(legacy, other, kb, BALLOON_CORE_OTHER, caller);
-}
-
 /**
  * balloon_set_inflated_total() - report memory ballooned out of MemTotal
  * @inflated_kb: the driver's whole inflated amount, in kB; not a delta
  *
  * The seed series' interface, kept for drivers written against it: it
- * sets InflatedTotal of the built-in source "legacy". New drivers
+ * sets InflatedTotal of the built-in source "legacy", keeping its
+ * InflatedFree, in one step with any concurrent setter. New drivers
  * register a source of their own (balloon_core_register()). A negative
  * value is rejected with a rate-limited warning that names the caller,
  * and the previous value is kept.
@@ -329,7 +329,8 @@ static void bcore_legacy_set(bool total, long kb, void *caller)
  */
 void balloon_set_inflated_total(long inflated_kb)
 {
-	bcore_legacy_set(true, inflated_kb, __builtin_return_address(0));
+	bcore_report(legacy, inflated_kb, 0, BIT(BCORE_FILE_TOTAL), BALLOON_CORE_OTHER,
+		     __builtin_return_address(0));
 }
 EXPORT_SYMBOL_GPL(balloon_set_inflated_total);
 
@@ -343,7 +344,8 @@ EXPORT_SYMBOL_GPL(balloon_set_inflated_total);
  */
 void balloon_set_inflated_free(long inflated_kb)
 {
-	bcore_legacy_set(false, inflated_kb, __builtin_return_address(0));
+	bcore_report(legacy, 0, inflated_kb, BIT(BCORE_FILE_FREE), BALLOON_CORE_OTHER,
+		     __builtin_return_address(0));
 }
 EXPORT_SYMBOL_GPL(balloon_set_inflated_free);
 
