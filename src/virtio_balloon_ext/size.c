@@ -292,6 +292,7 @@ void vbe_size_work(struct work_struct *work)
 	struct vbe *vb = container_of(work, struct vbe, size_work);
 	unsigned long paused;
 	unsigned int added;
+	bool resumed;
 	s64 diff;
 
 	if (READ_ONCE(vb->vqs_gone))
@@ -308,11 +309,16 @@ void vbe_size_work(struct work_struct *work)
 			vbe_wake_done(vb, VBE_WAKE_SIZE);	/* not for a pause */
 			return;
 		}
+		/*
+		 * A cycle is a round that resumes after a pressure deflate; one
+		 * that the shrinker hits while it runs counts with the next round.
+		 */
+		resumed = xchg(&vb->pressure_deflated, false);
 		added = vbe_fill(vb, diff);
-		if (added && READ_ONCE(vb->pressure_deflated)) {
-			WRITE_ONCE(vb->pressure_deflated, false);
+		if (resumed && added)
 			atomic_long_inc(&vb->count.pressure_cycles);
-		}
+		else if (resumed)
+			WRITE_ONCE(vb->pressure_deflated, true);	/* nothing inflated yet */
 		diff -= added;
 	} else if (diff < 0) {
 		diff += vbe_leak(vb, &vb->batch[VBE_B_SIZE], -diff, BALLOON_CORE_HOST);
