@@ -11,7 +11,7 @@ from .build import build_hog, build_modules
 from .initramfs import make_initramfs
 from .kernels import Kernel, prepare_kernel
 from .qemu import HOST, Qemu
-from .vm import VM, QemuExited
+from .vm import VM, GuestTimeout, QemuExited
 
 REPO = Path(__file__).resolve().parents[2]
 # virtio_pci is the transport init loads; virtio_balloon is for tests to modprobe.
@@ -45,10 +45,13 @@ def emulator_boot_oops(console: str) -> bool:
 def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="1G",
             append="", kernel_modules=DEFAULT_KERNEL_MODULES, qemu: Qemu = HOST,
             tcg_threads: str = "multi") -> VM:
-    """Boot a guest; one that hits emulator_boot_oops() before its shell is booted once more.
+    """Boot a guest; one that hits emulator_boot_oops() before its shell, or
+    that printed not one byte in BOOT_TIMEOUT, is booted once more.
 
-    The dead boot's console stays in its log; a second such death, or any
-    other, fails.
+    A silent boot never reached the kernel's console: one CI run saw QEMU
+    run for 300 s with no output, once in hundreds of boots. The dead boot's
+    console and QEMU's state stay in the first attempt's logs; a second such
+    failure, or any other, fails.
     """
     with timing.stage(f"initramfs {name}"):
         initrd = make_initramfs(kernel, files, list(kernel_modules))
@@ -63,6 +66,11 @@ def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="
             print(f"{name}: the kernel died at boot with TCG's int3 oops, none of our modules "
                   f"loaded; booting once more (first console: {attempt_name}.console.log)",
                   file=sys.stderr, flush=True)
+        except GuestTimeout as error:
+            if attempt_name != name or not error.silent:
+                raise
+            print(f"{name}: the guest printed nothing at boot; booting once more. "
+                  f"The silent attempt: {error}", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
 
 

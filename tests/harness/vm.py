@@ -65,7 +65,9 @@ class VMError(RuntimeError):
 
 
 class GuestTimeout(VMError):
-    pass
+    def __init__(self, message: str, silent: bool = False):
+        super().__init__(message)
+        self.silent = silent  # the guest printed nothing at all: the emulator never ran it
 
 
 class QemuExited(VMError):
@@ -190,6 +192,20 @@ class VM:
             f"{self.qemu_log_path.read_text(errors='replace')[-2000:]}",
             console=self.console_text())
 
+    def _emulator_state(self) -> str:
+        """What QEMU says of a guest that went quiet: run state, vCPU registers, stderr."""
+        lines = []
+        if self._qmp:
+            try:
+                lines.append(f"QEMU status: {self._qmp.command('query-status')}")
+                regs = self._qmp.command("human-monitor-command",
+                                         **{"command-line": "info registers -a"})
+                lines += [line for line in regs.splitlines() if line.startswith(("RAX", "RIP", "CPU#"))]
+            except (VMError, OSError, RuntimeError) as error:
+                lines.append(f"QEMU did not answer over QMP: {error}")
+        stderr = self.qemu_log_path.read_text(errors="replace")[-2000:]
+        return "\n".join(lines + [f"QEMU stderr:\n{stderr}"])
+
     def _wait_for(self, pattern: bytes, start: int, timeout: float, what: str) -> re.Match:
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
@@ -204,7 +220,8 @@ class VM:
                 if remaining <= 0:
                     raise GuestTimeout(
                         f"{self.name}: no {what} within {timeout} s; console tail "
-                        f"(full log {self.console_log_path}):\n{self.console_tail()}")
+                        f"(full log {self.console_log_path}):\n{self.console_tail()}\n"
+                        f"{self._emulator_state()}", silent=not self.console)
                 self.cond.wait(remaining)
             return match
 
