@@ -2,8 +2,8 @@
 
 tests/modules/balloon_core_sources_test.ko registers two sources (test-a
 and test-b by default) and reports to them from process context, from
-under a spinlock with interrupts off, or from a timer (its header says
-how). balloon_core_test.ko drives the seed's setters, the "legacy" source.
+under a spinlock with interrupts off, under a raw spinlock, or from a
+timer (its header says how). balloon_core_test.ko drives the seed's setters, the "legacy" source.
 """
 import re
 
@@ -98,7 +98,7 @@ def test_sources_sum_in_every_place_from_every_context(vm):
     assert re.fullmatch(rf"legacy \+12 kB other {AGE}, test-a \+200 kB host {AGE}, "
                         rf"test-b \+2 MiB oom {AGE}, test-a \+100 kB host {AGE}", history(vm))
     # Another report of the same source, reason and direction joins its run.
-    report(vm, "a", 400, 0, "host", "irqoff")
+    report(vm, "a", 400, 0, "host", "raw")
     report(vm, "a", 1324, 0, "host", "timer")
     assert history(vm).startswith("test-a +1 MiB host ")
     # Four reports; an unchanged value is a report but not a change.
@@ -208,12 +208,14 @@ def test_poll_on_a_sysfs_file_wakes_when_its_value_changes(vm, path, quiet, chan
     """A report that leaves the file alone first, then one that changes it.
 
     Had the first woken the poller, it would print the old value, not the new.
+    The change comes from under a raw spinlock, where kernfs_notify() may not
+    be called directly: the wake-up must still come.
     """
     out = vm.check(
         f"sysfs-poll {SYSFS}/{path} 600 > /tmp/poll.out & poller=$!; "
         f"until grep -q ready /tmp/poll.out; do usleep 10000; done; "
         f"echo '{quiet} other process' > {SOURCES_PARAMS}/report; "
-        f"echo '{change} host process' > {SOURCES_PARAMS}/report; "
+        f"echo '{change} host raw' > {SOURCES_PARAMS}/report; "
         f"wait $poller; echo rc=$?; cat /tmp/poll.out; echo now=$(cat {SYSFS}/{path})",
         timeout=700)
     new = re.search(r"now=(\d+)", out).group(1)

@@ -3,6 +3,8 @@
 #ifndef BALLOON_CORE_INTERNAL_H
 #define BALLOON_CORE_INTERNAL_H
 
+#include <linux/atomic.h>
+#include <linux/irq_work.h>
 #include <linux/kobject.h>
 #include <linux/kprobes.h>
 #include <linux/list.h>
@@ -25,6 +27,8 @@ struct balloon_core_source {
 	struct list_head node;		/* in the sources list, under its mutex */
 	struct kobject kobj;		/* /sys/kernel/balloon/sources/<name> */
 	struct kernfs_node *files[BCORE_NR_FILES];	/* to notify pollers */
+	struct irq_work notify_work;	/* notifies them outside the reporter's context */
+	atomic_t notify_pending;	/* bits of enum bcore_file */
 	u64 id;				/* tells re-registered names apart in the history */
 	raw_spinlock_t lock;		/* the values below but target_kb */
 	long total_kb;

@@ -261,7 +261,7 @@ static void bcore_report(struct balloon_core_source *src, long total_kb, long fr
 		changed |= BIT(BCORE_FILE_FREE);
 	bcore_apply(src, total_kb, free_kb, why);
 	raw_spin_unlock_irqrestore(&src->lock, flags);
-	/* Outside the raw lock: kernfs wakes pollers with ordinary spinlocks. */
+	/* Pollers wake from an irq_work, whatever the reporter's context. */
 	bcore_sysfs_notify(src, changed | BIT(BCORE_FILE_REPORTS));
 	bcore_notify_sums(changed);
 }

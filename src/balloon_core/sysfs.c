@@ -11,9 +11,12 @@
  * All 0444. A file whose value changes is notified (sysfs_notify
  * semantics), so a monitor can poll() it rather than re-read it. Reports
  * come in any context, and sysfs_notify() looks its file up under a
- * mutex, so each file's kernfs node is looked up once, when it is made,
- * and kernfs_notify(), which any context but NMI may call, gets it.
+ * mutex, so each file's kernfs node is looked up once, when it is made.
+ * kernfs_notify() takes ordinary spinlocks, which sleep on PREEMPT_RT and
+ * must not nest in a raw one, so a report only marks the files and queues
+ * an irq_work that notifies them.
  */
+#include <linux/irq_work.h>
 #include <linux/kernfs.h>
 #include <linux/kobject.h>
 #include <linux/slab.h>
@@ -26,6 +29,8 @@ static struct kobject *balloon_kobj;
 static struct kobject *sources_kobj;
 /* The sums' files, indexed by BCORE_FILE_TOTAL and BCORE_FILE_FREE. */
 static struct kernfs_node *sum_files[2];
+static struct irq_work sums_work;
+static atomic_t sums_pending = ATOMIC_INIT(0);	/* bits of BCORE_FILE_TOTAL/FREE */
 
 static ssize_t inflated_total_kb_show(struct kobject *kobj,
 				      struct kobj_attribute *attr, char *buf)
@@ -142,11 +147,36 @@ static int bcore_get_files(struct kobject *kobj, struct attribute **attrs,
 	return 0;
 }
 
+/* Notify the files whose bits are in @pending, clearing them. */
+static void bcore_notify_files(struct kernfs_node **files, atomic_t *pending)
+{
+	unsigned int bits = atomic_xchg(pending, 0), i;
+
+	for (i = 0; bits; i++, bits >>= 1) {
+		if (bits & 1)
+			kernfs_notify(files[i]);
+	}
+}
+
+static void bcore_source_notify_work(struct irq_work *work)
+{
+	struct balloon_core_source *src = container_of(work, struct balloon_core_source,
+						       notify_work);
+
+	bcore_notify_files(src->files, &src->notify_pending);
+}
+
+static void bcore_sums_notify_work(struct irq_work *work)
+{
+	bcore_notify_files(sum_files, &sums_pending);
+}
+
 /* On error the source is freed (its kobject's release). */
 int bcore_sysfs_add_source(struct balloon_core_source *src)
 {
 	int err;
 
+	init_irq_work(&src->notify_work, bcore_source_notify_work);
 	err = kobject_init_and_add(&src->kobj, &source_ktype, sources_kobj, "%s", src->name);
 	if (!err)
 		err = bcore_get_files(&src->kobj, source_attrs, src->files, BCORE_NR_FILES);
@@ -159,34 +189,34 @@ int bcore_sysfs_add_source(struct balloon_core_source *src)
 
 void bcore_sysfs_remove_source(struct balloon_core_source *src)
 {
+	irq_work_sync(&src->notify_work);	/* no report comes after unregister */
 	bcore_put_files(src->files, BCORE_NR_FILES);
 	kobject_del(&src->kobj);
 	kobject_put(&src->kobj);
 }
 
+/* Any context, NMI included: irq_work_queue() is made for it. */
 void bcore_sysfs_notify(struct balloon_core_source *src, unsigned int files)
 {
-	unsigned int i;
-
-	for (i = 0; i < BCORE_NR_FILES; i++) {
-		if (files & BIT(i))
-			kernfs_notify(src->files[i]);
-	}
+	atomic_or(files, &src->notify_pending);
+	irq_work_queue(&src->notify_work);
 }
 
 /* @files: bits of BCORE_FILE_TOTAL and BCORE_FILE_FREE */
 void bcore_notify_sums(unsigned int files)
 {
-	if (files & BIT(BCORE_FILE_TOTAL))
-		kernfs_notify(sum_files[BCORE_FILE_TOTAL]);
-	if (files & BIT(BCORE_FILE_FREE))
-		kernfs_notify(sum_files[BCORE_FILE_FREE]);
+	files &= BIT(BCORE_FILE_TOTAL) | BIT(BCORE_FILE_FREE);
+	if (!files)
+		return;
+	atomic_or(files, &sums_pending);
+	irq_work_queue(&sums_work);
 }
 
 int bcore_sysfs_init(void)
 {
 	int err;
 
+	init_irq_work(&sums_work, bcore_sums_notify_work);
 	balloon_kobj = kobject_create_and_add("balloon", kernel_kobj);
 	if (!balloon_kobj) {
 		pr_err("cannot create /sys/kernel/balloon\n");
@@ -219,6 +249,7 @@ put_balloon:
 
 void bcore_sysfs_exit(void)
 {
+	irq_work_sync(&sums_work);
 	kobject_put(sources_kobj);
 	bcore_put_files(sum_files, ARRAY_SIZE(sum_files));
 	sysfs_remove_group(balloon_kobj, &balloon_attr_group);

@@ -6,10 +6,11 @@
  *	registers both sources at load; a refused name fails the load with
  *	balloon_core's error
  *   /sys/module/balloon_core_sources_test/parameters/report
- *	write "<a|b> <total_kb> <free_kb> <reason> <process|irqoff|timer>":
+ *	write "<a|b> <total_kb> <free_kb> <reason> <process|irqoff|raw|timer>":
  *	balloon_core_report() from process context, from under a spinlock
- *	with interrupts off, or from a timer (softirq); the write returns
- *	once the report is made
+ *	with interrupts off, from under a raw spinlock (a spinning lock even
+ *	on PREEMPT_RT), or from a timer (softirq); the write returns once the
+ *	report is made
  *   .../parameters/target	write "<a|b> <target_kb>"
  *
  * Unloading unregisters both sources.
@@ -33,6 +34,7 @@ MODULE_PARM_DESC(name_b, "Name of the second source");
 
 static struct balloon_core_source *sources[2];
 static DEFINE_SPINLOCK(irqoff_lock);
+static DEFINE_RAW_SPINLOCK(raw_lock);
 
 static const char *const reasons[BALLOON_CORE_NR_REASONS] = {
 	[BALLOON_CORE_HOST] = "host",
@@ -103,6 +105,10 @@ static int report_set(const char *val, const struct kernel_param *kp)
 		spin_lock_irqsave(&irqoff_lock, flags);
 		balloon_core_report(src, total, free, why);
 		spin_unlock_irqrestore(&irqoff_lock, flags);
+	} else if (!strcmp(context, "raw")) {
+		raw_spin_lock_irqsave(&raw_lock, flags);
+		balloon_core_report(src, total, free, why);
+		raw_spin_unlock_irqrestore(&raw_lock, flags);
 	} else if (!strcmp(context, "timer")) {
 		report_from_timer(src, total, free, why);
 	} else {
@@ -129,7 +135,7 @@ static int target_set(const char *val, const struct kernel_param *kp)
 static const struct kernel_param_ops report_ops = { .set = report_set };
 static const struct kernel_param_ops target_ops = { .set = target_set };
 module_param_cb(report, &report_ops, NULL, 0200);
-MODULE_PARM_DESC(report, "\"<a|b> <total_kb> <free_kb> <reason> <process|irqoff|timer>\"");
+MODULE_PARM_DESC(report, "\"<a|b> <total_kb> <free_kb> <reason> <process|irqoff|raw|timer>\"");
 module_param_cb(target, &target_ops, NULL, 0200);
 MODULE_PARM_DESC(target, "\"<a|b> <target_kb>\"");
 
