@@ -11,10 +11,11 @@ set -eu
 # wget, the archive keyring and util-linux (unshare) make and use the build
 # chroots of 6.12 and 7.x (tests/harness/chroot.py). libssl-dev and openssl
 # build the 6.1-debug kernel, which makes and signs with its own module key
-# (tests/harness/debug_kernel.py).
+# (tests/harness/debug_kernel.py). linux-perf and trace-cmd go into the core
+# guest, to read the tracepoint as an admin would (tests/harness/host_programs.py).
 pkgs="qemu-system-x86 busybox-static python3-pytest build-essential bc flex
 bison libelf-dev cpio xz-utils zstd kmod wget debian-archive-keyring util-linux
-libssl-dev openssl"
+libssl-dev openssl linux-perf trace-cmd"
 case "${1:-}" in
 lint) pkgs="$pkgs sparse linux-headers-amd64 perl" ;;
 bench) pkgs="$pkgs python3-matplotlib" ;;

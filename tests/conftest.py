@@ -15,6 +15,7 @@ from harness import log_gate, timing
 from harness.build import build_hog, build_modules, prepare_toolchain
 from harness.guest import DEFAULT_KERNEL_MODULES, REPO, boot_vm, guest_files
 from harness.guest_logs import save_kernel_log
+from harness.host_programs import program_files
 from harness.debug_kernel import describe_build
 from harness.kernels import KERNELS, default_kernel_names, prepare_kernel
 from harness.qemu import HOST
@@ -177,5 +178,9 @@ def boot(kernel, built, hog):
 
 @pytest.fixture(scope="module")
 def core_vm(boot) -> VM:
-    """The common guest: 1 GiB, a virtio balloon with deflate-on-oom and free page reporting."""
-    return boot("core", devices=(CORE_BALLOON,))
+    """The common guest: 1 GiB, a virtio balloon with deflate-on-oom and free page reporting.
+
+    With the host's perf and trace-cmd, which read balloon_core's tracepoint.
+    """
+    tools = program_files("/usr/bin/perf") | program_files("/usr/bin/trace-cmd")
+    return boot("core", devices=(CORE_BALLOON,), extra_files=tools)

@@ -198,6 +198,36 @@ def test_the_tracepoint_carries_source_reason_and_values(vm):
     ], trace
 
 
+def test_perf_and_trace_cmd_read_the_tracepoint(vm):
+    """The admin's own tools, the host's perf and trace-cmd, parse the format file.
+
+    Both record the event by name and print its fields through libtraceevent;
+    bpftrace reads the same format file but is not in the guest (LLVM).
+    """
+    vm.check("[ -e /sys/kernel/tracing/trace ] || mount -t tracefs nodev /sys/kernel/tracing")
+    event = "balloon_core:balloon_core_report"
+
+    def triggered(record: str, first: str, second: str) -> str:
+        return vm.check(f"cd /tmp && {record} sh -c \""
+                        f"echo '{first}' > {SOURCES_PARAMS}/report && "
+                        f"echo '{second}' > {SOURCES_PARAMS}/report\" 2>&1", timeout=300)
+
+    triggered(f"perf record -q -a -e {event} -o /tmp/perf.data --",
+              "a 768 0 pressure raw", "b 0 32 oom timer")
+    out = vm.check("perf --no-pager script -i /tmp/perf.data 2>&1 | cat", timeout=300)
+    events = re.findall(rf"{event}: (.*)", out)
+    assert events == ["source=test-a reason=pressure total_kb=0->768 free_kb=0->0",
+                      "source=test-b reason=oom total_kb=0->0 free_kb=0->32"], out
+
+    triggered(f"trace-cmd record -q -e {event} -o /tmp/trace.dat",
+              "a 100 0 host process", "b 0 0 migration irqoff")
+    out = vm.check("trace-cmd report -i /tmp/trace.dat 2>&1", timeout=300)
+    events = re.findall(r"balloon_core_report: +(.*)", out)
+    assert events == ["source=test-a reason=host total_kb=768->100 free_kb=0->0",
+                      "source=test-b reason=migration total_kb=0->0 free_kb=32->0"], out
+    vm.check("rm -f /tmp/perf.data /tmp/trace.dat")
+
+
 @pytest.mark.parametrize("path,quiet,change", [
     ("sources/test-a/inflated_total_kb", "a 0 5", "a 10 5"),
     ("sources/test-a/inflated_free_kb", "a 10 0", "a 10 20"),
