@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Memory hog for balloon tests: hog MIB [SECONDS]
+ * Memory hog for balloon tests: hog [--holes] MIB [SECONDS]
  *
  * Maps MIB MiB of anonymous memory and writes every page, so the guest really
  * has to find that memory (reclaim, OOM, balloon deflate). Then holds it for
  * SECONDS (default 0; -1 = until killed) and exits 0. Prints how far it got,
  * so a test can tell an OOM kill from a completed run.
+ *
+ * --holes gives every other page back once all are touched, so each
+ * pageblock the hog had stays partly used: what compaction needs as a place
+ * to move pages to.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +21,15 @@
 
 int main(int argc, char **argv)
 {
-	unsigned long mib, done;
+	unsigned long mib, done, page, offset;
+	int holes = argc > 1 && !strcmp(argv[1], "--holes");
 	long seconds;
 	char *mem;
 
+	argc -= holes;
+	argv += holes;
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s MIB [SECONDS|-1]\n", argv[0]);
+		fprintf(stderr, "usage: hog [--holes] MIB [SECONDS|-1]\n");
 		return 2;
 	}
 	mib = strtoul(argv[1], NULL, 0);
@@ -41,6 +48,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "hog: %lu MiB\n", done + 1);
 	}
 	printf("hog: touched %lu MiB\n", done);
+	if (holes) {
+		page = (unsigned long)sysconf(_SC_PAGESIZE);
+		for (offset = 0; offset < mib * MIB; offset += 2 * page) {
+			if (madvise(mem + offset, page, MADV_DONTNEED)) {
+				perror("hog: madvise");
+				return 1;
+			}
+		}
+		printf("hog: holes in %lu MiB\n", mib);
+	}
 	fflush(stdout);
 
 	if (seconds < 0)
