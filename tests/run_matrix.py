@@ -34,7 +34,8 @@ sys.path.insert(0, str(TESTS))
 from harness.cache import checkout_dir  # noqa: E402
 from harness.kernels import KERNELS, default_kernel_names  # noqa: E402
 
-PYTEST = [sys.executable, "-m", "pytest"]
+# The slowest tests end the report, beside the stage timings: where the minutes go.
+PYTEST = [sys.executable, "-m", "pytest", "--durations=25"]
 NO_TESTS_COLLECTED = 5  # pytest's exit status when every test was deselected
 # Relative cost of a kernel's whole suite: a stock kernel took 230-300 s warm,
 # 6.1-debug 1091 s (KASAN, lockdep and twice the guest memory), plus its
