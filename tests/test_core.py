@@ -35,13 +35,9 @@ def vm(core_vm):
 
 
 @pytest.fixture
-def tcg_single_vm(boot):
-    """Like vm, on a guest whose vCPUs share one host thread (harness/vm.py, TCG_SINGLE).
-
-    For tests that arm and disarm probes while another vCPU runs the probed
-    code: multi-threaded TCG gets that wrong by itself, without our modules.
-    """
-    guest = boot("core-tcg-single", tcg_threads="single")
+def tcg_single_vm(tcg_single_guest):
+    """Like vm, on a guest whose vCPUs share one host thread (conftest.py)."""
+    guest = tcg_single_guest
     unload(guest)
     guest.check("dmesg -c >/dev/null")
     yield guest

@@ -25,14 +25,24 @@ def unload_all(vm):
     unload(vm)
 
 
+def loaded(guest):
+    """`guest` with balloon_core, the legacy setters' module and two test sources, fresh."""
+    unload_all(guest)
+    guest.check("dmesg -c >/dev/null")
+    guest.check(f"insmod {CORE} && insmod {TEST} && insmod {SOURCES_TEST}")
+    yield guest
+    unload_all(guest)
+
+
 @pytest.fixture
 def vm(core_vm):
-    """The shared guest with balloon_core, the legacy setters' module and two test sources."""
-    unload_all(core_vm)
-    core_vm.check("dmesg -c >/dev/null")
-    core_vm.check(f"insmod {CORE} && insmod {TEST} && insmod {SOURCES_TEST}")
-    yield core_vm
-    unload_all(core_vm)
+    yield from loaded(core_vm)
+
+
+@pytest.fixture
+def trace_vm(tcg_single_guest):
+    """For the tests that switch the tracepoint on and off (conftest.py, tcg_single_guest)."""
+    yield from loaded(tcg_single_guest)
 
 
 def report(vm, source, total, free, reason="host", context="process"):
@@ -173,23 +183,23 @@ def test_negative_values_and_targets_are_refused_and_old_values_kept(vm):
     assert debugfs_sources(vm)["test-a"]["target_kb"] == "-1"
 
 
-def test_the_tracepoint_carries_source_reason_and_values(vm):
+def test_the_tracepoint_carries_source_reason_and_values(trace_vm):
     tracing = "/sys/kernel/tracing"
-    vm.check(f"[ -e {tracing}/trace ] || mount -t tracefs nodev {tracing}")
-    fmt = vm.check(f"cat {tracing}/{TRACE_EVENT}/format")
+    trace_vm.check(f"[ -e {tracing}/trace ] || mount -t tracefs nodev {tracing}")
+    fmt = trace_vm.check(f"cat {tracing}/{TRACE_EVENT}/format")
     for field in ("char source[48]", "int reason", "long old_total_kb", "long new_total_kb",
                   "long old_free_kb", "long new_free_kb"):
         assert field in fmt, fmt
     # perf, trace-cmd and bpftrace read this file: no enum name may be left in it.
     assert "BALLOON_CORE_" not in fmt and '{ 1, "oom" }' in fmt, fmt
-    vm.check(f"echo > {tracing}/trace && echo 1 > {tracing}/{TRACE_EVENT}/enable")
+    trace_vm.check(f"echo > {tracing}/trace && echo 1 > {tracing}/{TRACE_EVENT}/enable")
     try:
-        report(vm, "a", 512, 0, "pressure", "irqoff")
-        report(vm, "b", 0, 64, "migration", "timer")
-        report(vm, "a", 256, 0, "oom", "process")
-        trace = vm.check(f"cat {tracing}/trace")
+        report(trace_vm, "a", 512, 0, "pressure", "irqoff")
+        report(trace_vm, "b", 0, 64, "migration", "timer")
+        report(trace_vm, "a", 256, 0, "oom", "process")
+        trace = trace_vm.check(f"cat {tracing}/trace")
     finally:
-        vm.check(f"echo 0 > {tracing}/{TRACE_EVENT}/enable")
+        trace_vm.check(f"echo 0 > {tracing}/{TRACE_EVENT}/enable")
     events = re.findall(r"balloon_core_report: (.*)", trace)
     assert events == [
         "source=test-a reason=pressure total_kb=0->512 free_kb=0->0",
@@ -198,34 +208,35 @@ def test_the_tracepoint_carries_source_reason_and_values(vm):
     ], trace
 
 
-def test_perf_and_trace_cmd_read_the_tracepoint(vm):
+def test_perf_and_trace_cmd_read_the_tracepoint(trace_vm):
     """The admin's own tools, the host's perf and trace-cmd, parse the format file.
 
     Both record the event by name and print its fields through libtraceevent;
     bpftrace reads the same format file but is not in the guest (LLVM).
     """
-    vm.check("[ -e /sys/kernel/tracing/trace ] || mount -t tracefs nodev /sys/kernel/tracing")
+    trace_vm.check("[ -e /sys/kernel/tracing/trace ] || "
+                   "mount -t tracefs nodev /sys/kernel/tracing")
     event = "balloon_core:balloon_core_report"
 
     def triggered(record: str, first: str, second: str) -> str:
-        return vm.check(f"cd /tmp && {record} sh -c \""
-                        f"echo '{first}' > {SOURCES_PARAMS}/report && "
-                        f"echo '{second}' > {SOURCES_PARAMS}/report\" 2>&1", timeout=300)
+        return trace_vm.check(f"cd /tmp && {record} sh -c \""
+                              f"echo '{first}' > {SOURCES_PARAMS}/report && "
+                              f"echo '{second}' > {SOURCES_PARAMS}/report\" 2>&1", timeout=300)
 
     triggered(f"perf record -q -a -e {event} -o /tmp/perf.data --",
               "a 768 0 pressure raw", "b 0 32 oom timer")
-    out = vm.check("perf --no-pager script -i /tmp/perf.data 2>&1 | cat", timeout=300)
+    out = trace_vm.check("perf --no-pager script -i /tmp/perf.data 2>&1 | cat", timeout=300)
     events = re.findall(rf"{event}: (.*)", out)
     assert events == ["source=test-a reason=pressure total_kb=0->768 free_kb=0->0",
                       "source=test-b reason=oom total_kb=0->0 free_kb=0->32"], out
 
     triggered(f"trace-cmd record -q -e {event} -o /tmp/trace.dat",
               "a 100 0 host process", "b 0 0 migration irqoff")
-    out = vm.check("trace-cmd report -i /tmp/trace.dat 2>&1", timeout=300)
+    out = trace_vm.check("trace-cmd report -i /tmp/trace.dat 2>&1", timeout=300)
     events = re.findall(r"balloon_core_report: +(.*)", out)
     assert events == ["source=test-a reason=host total_kb=768->100 free_kb=0->0",
                       "source=test-b reason=migration total_kb=0->0 free_kb=32->0"], out
-    vm.check("rm -f /tmp/perf.data /tmp/trace.dat")
+    trace_vm.check("rm -f /tmp/perf.data /tmp/trace.dat")
 
 
 @pytest.mark.parametrize("path,quiet,change", [
