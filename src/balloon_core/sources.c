@@ -286,7 +286,8 @@ void balloon_core_report(struct balloon_core_source *src, long inflated_total_kb
 			 long inflated_free_kb, enum balloon_core_reason why)
 {
 	bcore_report(src, inflated_total_kb, inflated_free_kb,
-		     BIT(BCORE_FILE_TOTAL) | BIT(BCORE_FILE_FREE), why, __builtin_return_address(0));
+		     BIT(BCORE_FILE_TOTAL) | BIT(BCORE_FILE_FREE), why,
+		     __builtin_return_address(0));
 }
 EXPORT_SYMBOL_GPL(balloon_core_report);
 
