@@ -48,8 +48,8 @@ def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="
     """Boot a guest; one that hits emulator_boot_oops() before its shell, or
     that printed not one byte in BOOT_TIMEOUT, is booted once more.
 
-    A silent boot never reached the kernel's console: one CI run saw QEMU
-    run for 300 s with no output, once in hundreds of boots. The dead boot's
+    A silent boot never reached the kernel's console: the CI run at 6d68d3d
+    saw trixie's QEMU run 300 s with no output, once, cause unknown. The dead boot's
     console and QEMU's state stay in the first attempt's logs; a second such
     failure, or any other, fails.
     """

@@ -201,7 +201,7 @@ class VM:
                 regs = self._qmp.command("human-monitor-command",
                                          **{"command-line": "info registers -a"})
                 lines += [line for line in regs.splitlines() if line.startswith(("RAX", "RIP", "CPU#"))]
-            except (VMError, OSError, RuntimeError) as error:
+            except (OSError, RuntimeError) as error:  # QMP errors are RuntimeErrors
                 lines.append(f"QEMU did not answer over QMP: {error}")
         stderr = self.qemu_log_path.read_text(errors="replace")[-2000:]
         return "\n".join(lines + [f"QEMU stderr:\n{stderr}"])
