@@ -218,4 +218,40 @@ static inline void bext_balloon_migrate_release(struct balloon_dev_info *info,
 #endif
 }
 
+/*
+ * Migration that ends with the old @page out of the balloon and no new
+ * page in it (the host took the old page back but refused the new one).
+ * Returns what the driver's migratepage callback returns for that: up to
+ * 6.19 the driver takes the page out itself and fails the migration;
+ * from 7.0 -ENOENT tells the core to. Neither kernel takes the page out
+ * of NR_BALLOON_PAGES on this path (7.0-7.3's -ENOENT branch counts only
+ * the deflate event), so this does.
+ */
+static inline int bext_balloon_migrate_drop(struct balloon_dev_info *info,
+					    struct page *page)
+{
+#if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
+	unsigned long flags;
+#endif
+
+	bext_count_balloon_pages(page, -1);
+#ifdef BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT
+	return -ENOENT;
+#else
+#ifdef BEXT_BALLOON_MIGRATION
+	spin_lock_irqsave(&info->pages_lock, flags);
+#ifdef BEXT_HAVE_BALLOON_PAGE_FINALIZE
+	balloon_page_finalize(page);
+#else
+	balloon_page_delete(page);
+#endif
+	info->isolated_pages--;
+	__count_vm_event(BALLOON_DEFLATE);
+	spin_unlock_irqrestore(&info->pages_lock, flags);
+	put_page(page);		/* the balloon's reference */
+#endif
+	return -EBUSY;
+#endif
+}
+
 #endif /* BALLOON_EXT_COMPAT_BALLOON_PAGES_H */

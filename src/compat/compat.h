@@ -17,11 +17,11 @@
 #endif
 
 /* Newer kernel APIs, in the shape module code uses, on every kernel. */
+#include "vmstat.h"	/* before balloon_pages.h, which counts pages with it */
 #include "balloon_pages.h"
 #include "page_reporting.h"
 #include "readdir.h"
 #include "shrinker.h"
 #include "virtio.h"
-#include "vmstat.h"
 
 #endif /* BALLOON_EXT_COMPAT_H */

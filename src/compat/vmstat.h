@@ -6,6 +6,7 @@
 #ifndef BALLOON_EXT_COMPAT_VMSTAT_H
 #define BALLOON_EXT_COMPAT_VMSTAT_H
 
+#include <linux/mm.h>	/* vmstat.h is not self-contained on 7.x */
 #include <linux/vmstat.h>
 
 /*
@@ -54,6 +55,17 @@ static inline bool bext_kernel_balloon_kb(unsigned long *kb)
 	return true;
 #else
 	return false;
+#endif
+}
+
+/*
+ * Add @nr 4 KiB pages at @page to the kernel's balloon count, where it
+ * keeps one: for pages the kernel's balloon list does not count itself.
+ */
+static inline void bext_count_balloon_pages(struct page *page, long nr)
+{
+#ifdef BEXT_HAVE_NR_BALLOON_PAGES
+	mod_node_page_state(page_pgdat(page), NR_BALLOON_PAGES, nr);
 #endif
 }
 
