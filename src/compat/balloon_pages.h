@@ -48,6 +48,19 @@
 #define MIGRATEPAGE_SUCCESS 0
 #endif
 
+/*
+ * Mark a page the balloon holds outside the kernel's balloon list (a
+ * part of a 2 MiB page) offline, as balloon pages are, so that dump tools
+ * skip it; and online again before it is freed.
+ */
+static inline void bext_page_set_offline(struct page *page, bool offline)
+{
+	if (offline)
+		__SetPageOffline(page);
+	else
+		__ClearPageOffline(page);
+}
+
 /* A driver's balloon: the kernel's descriptor, and what compat adds to it. */
 struct bext_balloon {
 	struct balloon_dev_info info;

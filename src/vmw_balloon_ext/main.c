@@ -107,6 +107,7 @@ fail_source:
 	bext_balloon_exit(&b->balloon);
 	return err;
 }
+
 /* late_initcall, as in-tree, so that VMCI is up when both are built in. */
 late_initcall(vmwb_init);
 

@@ -46,12 +46,8 @@ static void vmwb_mark_huge(struct page *page, bool offline)
 {
 	unsigned int i;
 
-	for (i = 0; i < vmwb_frames(VMWB_2M); i++) {
-		if (offline)
-			__SetPageOffline(page + i);
-		else
-			__ClearPageOffline(page + i);
-	}
+	for (i = 0; i < vmwb_frames(VMWB_2M); i++)
+		bext_page_set_offline(page + i, offline);
 }
 
 /* @n pages of @pages, which the host has locked, join the balloon. */

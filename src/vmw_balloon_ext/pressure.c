@@ -66,9 +66,11 @@ static int vmwb_pause_ms_set(const char *val, const struct kernel_param *kp)
 static const struct kernel_param_ops vmwb_oom_mb_ops = {
 	.set = vmwb_oom_mb_set, .get = param_get_uint,
 };
+
 static const struct kernel_param_ops vmwb_oom_pages_ops = {
 	.set = vmwb_oom_pages_set, .get = param_get_uint,
 };
+
 static const struct kernel_param_ops vmwb_pause_ms_ops = {
 	.set = vmwb_pause_ms_set, .get = param_get_uint,
 };

@@ -172,8 +172,8 @@ struct vmwb {
 	atomic64_t size;		/* frames ballooned, both sizes */
 	atomic_long_t n_pages[VMWB_NR_SIZES];
 
-	struct rw_semaphore conf_sem;
-	struct mutex comm_lock;
+	struct rw_semaphore conf_sem;	/* see the top of this file */
+	struct mutex comm_lock;		/* see the top of this file */
 	u64 *batch;			/* NULL: one page per command */
 	unsigned int batch_max;
 	unsigned long caps;		/* granted at the last START */
@@ -195,13 +195,13 @@ struct vmwb {
 	struct shrinker *shrinker;
 	struct notifier_block oom_nb;
 	bool oom_registered;
-	struct mutex oom_lock;
+	struct mutex oom_lock;		/* one OOM deflate at a time */
 	unsigned long oom_last, oom_amount;	/* under oom_lock */
 
 	struct vmci_handle doorbell;	/* VMCI_INVALID_HANDLE: none */
 
 	struct balloon_core_source *source;
-	spinlock_t report_lock;
+	spinlock_t report_lock;		/* orders reports to balloon_core */
 
 	struct vmwb_stats stats;
 };
