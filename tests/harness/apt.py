@@ -46,9 +46,11 @@ def host_mirrors() -> dict[str, str]:
 class PrivateApt:
     """apt-get/apt-cache bound to one set of suites, with state kept in the cache."""
 
-    def __init__(self, name: str, suites: tuple[str, ...], check_valid_until: bool = True):
+    def __init__(self, name: str, suites: tuple[str, ...], check_valid_until: bool = True,
+                 sources: bool = False):
         self.name = name
         self.suites = suites
+        self.sources = sources  # deb-src lines too, for apt-get source
         self.root = cache_dir("apt", name)
         self.debs = cache_dir("apt", name, "debs")
         for sub in ("lists/partial", "cache/archives/partial"):
@@ -74,9 +76,10 @@ class PrivateApt:
 
     def _write_sources(self):
         mirrors = host_mirrors()
-        lines = [f"deb [signed-by={KEYRING}] "
+        kinds = ("deb", "deb-src") if self.sources else ("deb",)
+        lines = [f"{kind} [signed-by={KEYRING}] "
                  f"{mirrors['security' if suite.endswith('-security') else 'archive']} {suite} main"
-                 for suite in self.suites]
+                 for suite in self.suites for kind in kinds]
         path = self.root / "sources.list"
         text = "\n".join(lines) + "\n"
         if not path.exists() or path.read_text() != text:
@@ -130,7 +133,17 @@ class PrivateApt:
                     cwd=self.debs)
         return deb
 
+    def source(self, package: str, version: str, dest: Path):
+        """Download source package=version's files (.dsc, tarballs) into dest, unpacked not."""
+        if not self.sources:
+            raise RuntimeError(f"apt config {self.name} has no deb-src lines")
+        with self._locked():
+            run(self._cmd("apt-get", "-q", "source", "--download-only", f"{package}={version}"),
+                cwd=dest, log=dest / "apt-source.log")
 
-def private_apt(name: str) -> "PrivateApt":
-    """The private apt config `name` (a key of CONFIGS)."""
-    return PrivateApt(name, CONFIGS[name], check_valid_until=name not in NO_VALID_UNTIL)
+
+def private_apt(name: str, sources: bool = False) -> "PrivateApt":
+    """The private apt config `name` (a key of CONFIGS); with `sources`, a separate one
+    (state under "<name>-src") that also reads the suites' source packages."""
+    return PrivateApt(f"{name}-src" if sources else name, CONFIGS[name],
+                      check_valid_until=name not in NO_VALID_UNTIL, sources=sources)
