@@ -19,13 +19,16 @@ BINARY = "qemu-system-x86_64"
 class Qemu:
     name: str                   # for logs: "host" or the suite
     chroot: Path | None = None  # run inside this chroot, or on the host if None
+    binary: Path | None = None  # a QEMU of our own build instead of BINARY on the PATH
+    extra_args: tuple[str, ...] = ()  # before the caller's args, e.g. -L for its firmware
 
     def command(self, args: list[str], binds=()) -> list[str]:
         """The command running QEMU with args; binds ((host folder, writable) pairs) are
         the folders its arguments name, which a chrooted QEMU needs mounted."""
+        cmd = [str(self.binary or BINARY), *self.extra_args, *args]
         if self.chroot is None:
-            return [BINARY, *args]
-        return chroot_command(self.chroot, [BINARY, *args], binds)
+            return cmd
+        return chroot_command(self.chroot, cmd, binds)
 
     def version(self) -> str:
         """QEMU's own version, e.g. "9.2.1"."""
