@@ -133,8 +133,9 @@ def boot(kernel, built, hog):
     Project modules are in the guest's /ext/, the memory hog is /bin/hog;
     extra_files ({guest path: host path}) adds more; qemu picks another QEMU
     than the host's (harness/qemu.py); tcg_threads="single" runs all vCPUs
-    on one host thread (harness/vm.py, TCG_SINGLE). A guest that died (e.g. a
-    test panicked it) is booted again on the next request.
+    on one host thread (harness/vm.py, TCG_SINGLE); machine, cpu and
+    extra_args (raw QEMU arguments) go to the VM as they are. A guest that
+    died (e.g. a test panicked it) is booted again on the next request.
     """
     files = guest_files(built, hog)
     vms: dict[str, tuple[VM, tuple]] = {}
@@ -142,14 +143,15 @@ def boot(kernel, built, hog):
 
     def boot(config_name, devices=(), mem="1G", append="",
              kernel_modules=DEFAULT_KERNEL_MODULES, extra_files=None, qemu=HOST,
-             tcg_threads="multi") -> VM:
+             tcg_threads="multi", machine="q35", cpu="max", extra_args=()) -> VM:
         extra_files = dict(extra_files or {})
         if kernel.spec.debug_of:
             # KASAN's shadow and the other checkers take about half of a 1 GiB
             # guest: twice the memory leaves the tests what they balloon from.
             mem = f"{memory_bytes(mem) * 2 >> 20}M"
         arguments = (tuple(devices), mem, append, tuple(kernel_modules),
-                     tuple(sorted(extra_files.items())), qemu, tcg_threads)
+                     tuple(sorted(extra_files.items())), qemu, tcg_threads, machine, cpu,
+                     tuple(extra_args))
         if config_name in vms:
             vm, booted_with = vms[config_name]
             if booted_with != arguments:
@@ -165,7 +167,8 @@ def boot(kernel, built, hog):
             name += f"-boot{boots[config_name]}"
         vm = boot_vm(kernel, files | extra_files, name, devices=devices, mem=mem,
                      append=kernel.cmdline(append), kernel_modules=kernel_modules, qemu=qemu,
-                     tcg_threads=tcg_threads)
+                     tcg_threads=tcg_threads, machine=machine, cpu=cpu,
+                     extra_args=tuple(extra_args))
         vms[config_name] = (vm, arguments)
         return vm
 

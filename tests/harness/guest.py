@@ -44,14 +44,15 @@ def emulator_boot_oops(console: str) -> bool:
 
 def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="1G",
             append="", kernel_modules=DEFAULT_KERNEL_MODULES, qemu: Qemu = HOST,
-            tcg_threads: str = "multi") -> VM:
+            tcg_threads: str = "multi", **machine) -> VM:
     """Boot a guest; one that hits emulator_boot_oops() before its shell, or
     that printed not one byte in BOOT_TIMEOUT, is booted once more.
 
     A silent boot never reached the kernel's console: the CI run at 6d68d3d
     saw trixie's QEMU run 300 s with no output, once, cause unknown. The dead boot's
     console and QEMU's state stay in the first attempt's logs; a second such
-    failure, or any other, fails.
+    failure, or any other, fails. `machine` holds VM's machine, cpu and
+    extra_args, if given.
     """
     with timing.stage(f"initramfs {name}"):
         initrd = make_initramfs(kernel, files, list(kernel_modules))
@@ -59,7 +60,7 @@ def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="
         try:
             with timing.stage(f"boot {attempt_name}"):
                 return VM(kernel, initrd, mem=mem, devices=devices, append=append,
-                          name=attempt_name, qemu=qemu, tcg_threads=tcg_threads)
+                          name=attempt_name, qemu=qemu, tcg_threads=tcg_threads, **machine)
         except QemuExited as error:
             if attempt_name != name or not emulator_boot_oops(error.console):
                 raise

@@ -79,7 +79,8 @@ class QemuExited(VMError):
 class VM:
     def __init__(self, kernel: Kernel, initrd: Path, mem: str = "1G", smp: int = 2,
                  devices=(), append: str = "", name: str = "vm", qemu: Qemu = HOST,
-                 tcg_threads: str = "multi"):
+                 tcg_threads: str = "multi", machine: str = "q35", cpu: str = "max",
+                 extra_args=()):
         self.kernel = kernel
         self.qemu = qemu
         self.name = name
@@ -91,14 +92,17 @@ class VM:
         self.console_log_path = logs / f"{name}.console.log"
         self.qemu_log_path = logs / f"{name}.qemu.log"
         # tcg_threads="single" runs every vCPU on one host thread; see TCG_SINGLE.
-        args = ["-machine", "q35", "-accel", f"tcg,thread={tcg_threads}",
-               "-cpu", "max", "-smp", str(smp), "-m", mem, "-display", "none", "-no-reboot",
+        # machine, cpu and extra_args (raw QEMU arguments, e.g. -smbios) let a
+        # guest pass for another hypervisor's (tests/vmw_guest.py).
+        args = ["-machine", machine, "-accel", f"tcg,thread={tcg_threads}",
+               "-cpu", cpu, "-smp", str(smp), "-m", mem, "-display", "none", "-no-reboot",
                "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
                "-append", f"{BASE_CMDLINE} {append}".strip(),
                "-qmp", f"unix:{qmp_socket},server=on,wait=off",
                "-serial", "stdio", "-monitor", "none", "-nic", "none"]
         for device in devices:
             args += ["-device", device]
+        args += list(extra_args)
         cmd = qemu.command(args, binds=[(kernel.top, False), (initrd.parent, False),
                                         (self.tmpdir, True)])
 
