@@ -13,9 +13,13 @@ set -eu
 # build the 6.1-debug kernel, which makes and signs with its own module key
 # (tests/harness/debug_kernel.py). linux-perf and trace-cmd go into the core
 # guest, to read the tracepoint as an admin would (tests/harness/host_programs.py).
+# meson, ninja-build, the glib, pixman and fdt headers and dpkg-dev (dpkg-source)
+# build Debian's QEMU source with the VMware balloon test host in it
+# (tests/harness/vmw_host.py): no QEMU has a host for that protocol.
 pkgs="qemu-system-x86 busybox-static python3-pytest build-essential bc flex
 bison libelf-dev cpio xz-utils zstd kmod wget debian-archive-keyring util-linux
-libssl-dev openssl linux-perf trace-cmd"
+libssl-dev openssl linux-perf trace-cmd meson ninja-build libglib2.0-dev
+libpixman-1-dev libfdt-dev dpkg-dev"
 case "${1:-}" in
 lint) pkgs="$pkgs sparse linux-headers-amd64 perl" ;;
 bench) pkgs="$pkgs python3-matplotlib" ;;
