@@ -23,6 +23,9 @@ PACKAGES = ("xz-utils",)
 MODULE_LISTS = ("modules.order", "modules.builtin", "modules.builtin.modinfo")
 DKMS_NAME = "balloon-ext"
 # The modprobe rule goes to /lib/modprobe.d without merged /usr (install-files.sh).
+# What dkms.conf has dkms build and install: vmw_balloon_ext on x86 only,
+# which every kernel here is.
+MODULES = ("balloon_core", "virtio_balloon_ext", "vmw_balloon_ext")
 INSTALLED_FILES = ("/usr/lib/modprobe.d/balloon-ext.conf", "/lib/modprobe.d/balloon-ext.conf",
                    "/usr/sbin/balloon-ext")
 
@@ -77,7 +80,7 @@ class Dkms:
     def installed_modules(self) -> list[Path]:
         """The module files dkms put under /lib/modules/<release>, as host paths."""
         return sorted(path for path in self.modules_dir.rglob("*.ko*")
-                      if path.name.split(".ko")[0] in ("balloon_core", "virtio_balloon_ext"))
+                      if path.name.split(".ko")[0] in MODULES)
 
     def leftovers(self) -> list[str]:
         """Anything of balloon-ext still in the chroot (relative to its root)."""
