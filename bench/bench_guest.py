@@ -73,12 +73,15 @@ class Guest:
         name = f"{self.kernel.name}-bench-{self.config.replace('=', '')}"
         if self.boots > 1:
             name += f"-boot{self.boots}"
-        self._vm = boot_vm(self.kernel, self.files, name, devices=(BALLOON_DEVICE,),
-                           mem=GUEST_MEM, append=self.append,
-                           kernel_modules=DEFAULT_KERNEL_MODULES)
+        self._vm = self.boot(name)
         if self.on_boot:
             self.on_boot(self._vm)
         return self._vm
+
+    def boot(self, name: str):
+        """Boot this configuration's guest under `name` (a subclass boots another machine)."""
+        return boot_vm(self.kernel, self.files, name, devices=(BALLOON_DEVICE,),
+                       mem=GUEST_MEM, append=self.append, kernel_modules=DEFAULT_KERNEL_MODULES)
 
     @property
     def alive(self) -> bool:
