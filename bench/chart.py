@@ -124,12 +124,40 @@ def write_chart(results: dict, path: Path):
     meminfo_panel(axes[1][1], configs)
     targets_panel(axes[1][2], results)
     meta = results["meta"]
+    virtio_parts = [p for p in meta["options"]["parts"] if p != "vmw"]
     fig.suptitle(f"balloon-ext vs in-tree virtio_balloon: {meta['kernel_release']}, "
                  f"{meta['guest_mem']} guest, QEMU TCG, {meta['date']}, "
                  f"commit {meta['git_commit'][:12]}{' (dirty)' if meta['git_dirty'] else ''}, "
-                 f"{reps_text(Namespace(**meta['options']), meta['options']['parts'])}, "
+                 f"{reps_text(Namespace(**meta['options']), virtio_parts)}, "
                  f"host load {meta['host_loadavg_start']}",
                  fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_vmw_chart(results: dict, path: Path):
+    """The vmw part: work rates per capability mode, inflate and deflate side by side."""
+    from measure_vmw import MODE_TEXT  # the mode names live with the measurement
+    data = results["parts"]["vmw"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, direction in zip(axes, ("inflate", "deflate")):
+        groups, series = [], {"in-tree": [], "ext": []}
+        for name, entry in data["summary"].items():
+            mode, which = name.split()
+            if which == direction:
+                groups.append(MODE_TEXT[mode].replace(" ", "\n", 1))
+                for driver in series:
+                    series[driver].append(rate_stats(entry.get(driver, {}).get("work")))
+        bars(ax, groups, series, "MiB/s")
+        ax.set_title(f"vmw {direction} rate, working time (higher is better)", fontsize=9)
+    meta = results["meta"]
+    fig.suptitle(f"balloon-ext vs in-tree vmw_balloon: {meta['kernel_release']}, "
+                 f"{data.get('guest_mem', '?')} guest, {data.get('size_mib', '?')} MiB, "
+                 f"QEMU TCG, {meta['date']}, commit {meta['git_commit'][:12]}"
+                 f"{' (dirty)' if meta['git_dirty'] else ''}, host load "
+                 f"{meta['host_loadavg_start']}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

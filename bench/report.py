@@ -161,6 +161,55 @@ def meminfo_lines(summary: dict, opts) -> list[str]:
     return lines
 
 
+def rate_cell(s: dict | None, resolution: float = 0) -> str:
+    """A time summary as 'rate [slowest..fastest] MiB/s'; a median time under
+    `resolution` (one poll) has no rate to speak of."""
+    if s and s.get("n") and s["median"] < resolution:
+        return f"(time under one poll: {resolution * 1000:.0f} ms)"
+    if not s or not s.get("n") or "rate_mib_s" not in s:
+        return cell(s, "MiB/s")
+    return cell(dict(s, median=s["rate_mib_s"], min=s["rate_min_mib_s"] or 0,
+                     max=s["rate_max_mib_s"] or 0), "MiB/s", "{:.0f}")
+
+
+def vmw_lines(data: dict, opts) -> list[str]:
+    """The vmw part: per mode and direction, work and end-to-end time, rate, ours/in-tree."""
+    from measure_vmw import MODE_TEXT  # the mode names live with the measurement
+    out = ["", f"== vmw: VMware guest {data.get('guest_mem', '?')} against the host model, "
+               f"{reps_text(opts, ['vmw'])}, {data.get('size_mib', '?')} MiB each way, "
+               f"poll {data.get('poll_s', 0) * 1000:.0f} ms, "
+               f"cmdline: {data.get('guest_cmdline', '?')}"]
+    if data.get("error"):
+        out.append(f"  FAILED: {data['error'][:500]}")
+    for prime in data.get("primes", []):
+        out.append(f"  primed: {prime['driver']} inflated {prime['size_mib']} MiB (4 KiB "
+                   f"batches) in {prime['inflate_s']:.1f} s, deflated in "
+                   f"{prime['deflate_s']:.1f} s"
+                   if "error" not in prime else f"  priming FAILED: {prime['error'][:300]}")
+    if data.get("reboots"):
+        out.append(f"  the guest died and was booted again {len(data['reboots'])} times")
+    out.append(row("mode, direction: time", *DRIVERS, "ext/in-tree"))
+    for name, entry in data.get("summary", {}).items():
+        mode, direction = name.split()
+        per = {d: entry.get(d, {}) for d in DRIVERS}
+        ratio = entry.get("ratio_work")
+        out.append(row(f"{MODE_TEXT[mode]}, {direction}: work",
+                       *(cell(per[d].get("work"), "s", "{:.3f}") for d in DRIVERS),
+                       "" if ratio is None else f"{ratio:.2f}x {entry.get('flag', '')}".strip()))
+        out.append(row("  rate (work)", *(rate_cell(per[d].get("work"), data.get("poll_s", 0))
+                                          for d in DRIVERS)))
+        ratio = entry.get("ratio_end_to_end")
+        out.append(row("  end to end", *(cell(per[d].get("end_to_end"), "s") for d in DRIVERS),
+                       "" if ratio is None else f"{ratio:.2f}x"))
+    flagged = [n for n, e in data.get("summary", {}).items() if e.get("flag")]
+    out.append("  ours slower beyond noise (work time; SLOWER = ranges apart, slower? = "
+               "median > 5 % and 2 polls): " + (", ".join(
+                   f"{n} {data['summary'][n]['flag']}" for n in flagged) or "nowhere"))
+    failed = [t for t in data.get("trials", []) if not t["ok"]]
+    out += [f"    failed: {t['error'][:200]}" for t in failed]
+    return out
+
+
 def table(results: dict, opts) -> str:
     """The whole run as text: one block per guest configuration, then the targets."""
     meta = results["meta"]
@@ -169,7 +218,7 @@ def table(results: dict, opts) -> str:
            f"{meta['qemu_version']}, host {meta['host_cpus']} CPUs, "
            f"load {meta['host_loadavg_start']} -> {meta.get('host_loadavg_end', '?')}"]
     for config, data in results["configs"].items():
-        out += ["", f"== {config}: guest {meta['guest_mem']}, {reps_text(opts, opts.parts)}, "
+        out += ["", f"== {config}: guest {meta['guest_mem']}, {reps_text(opts, [p for p in opts.parts if p != 'vmw'])}, "
                     f"cmdline: {data.get('guest_cmdline', '?')}"]
         if data.get("error"):
             out.append(f"  FAILED: {data['error'][:500]}")
@@ -188,6 +237,8 @@ def table(results: dict, opts) -> str:
                 out += lines(summary[part])
                 failed = [t for t in data["trials"][part] if not t["ok"]]
                 out += [f"    failed: {t['error'][:200]}" for t in failed]
+    if "vmw" in results.get("parts", {}):
+        out += vmw_lines(results["parts"]["vmw"], opts)
     out += ["", "targets (issue 5):"]
     for c in results.get("targets", []):
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
-"""bench/run: the in-tree virtio_balloon against virtio_balloon_ext on one 4 GiB guest.
+"""bench/run: the in-tree virtio_balloon against virtio_balloon_ext on one 4 GiB guest,
+and the in-tree vmw_balloon against vmw_balloon_ext on a VMware guest (part vmw).
 
 One boot per guest configuration (default kernel arguments, init_on_alloc=0);
 in each, the drivers take turns within every repetition of every part: the
 in-tree one and ext, and in the OOM part also ext-auto (ext with auto_deflate=1).
+The vmw part boots once on its own, against the VMware host model, whatever
+--configs says.
 Writes a table to the terminal and to <out>.txt, the results to <out>.json
 and a chart to <out>.png. Run with Debian's python3 (bench/run does).
 """
@@ -26,6 +29,7 @@ import measure_frag
 import measure_inflate
 import measure_meminfo
 import measure_oom
+import measure_vmw
 import report
 import targets
 from guest_ops import DRIVERS, POLL_SECONDS, prime_host_memory
@@ -33,6 +37,8 @@ from trial import PART_REPS
 
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
+# Parts with a boot of their own, not one per configuration of the virtio guest.
+OWN_BOOT = {"vmw": measure_vmw}
 # What the numbers mean, kept in the JSON beside them.
 METHOD = {
     "order": "drivers take turns within each repetition, the order rotated by one place "
@@ -53,6 +59,12 @@ METHOD = {
             "inflating --frag-mib and deflating to empty",
     "meminfo": "ns per open+read+close of /proc/meminfo (bench/meminfo-bench.c), "
                "nothing loaded against balloon_core alone",
+    "vmw": "VMware guest against the host model (vmw-balloon-host): per capability mode "
+           "(0x2e, 0x26, 0x22), inflate by --vmw-mib and deflate to 0. end to end = from "
+           "the host's qom-set of its target until its locked-frames equals it and the "
+           "guest's vmmemctl current agrees; work = from the first host command counter "
+           "that moved after the qom-set until the same end (no 1 s tick phase); both "
+           "polled every --vmw-poll s through QMP qom-get; rate = size / median work time",
 }
 # Guest configurations: name -> extra kernel arguments.
 CONFIGS = {"default": "", "init_on_alloc=0": "init_on_alloc=0"}
@@ -86,8 +98,9 @@ def parse_args(argv):
     p.add_argument("--reps", type=positive, default=None,
                    help="repetitions of every part (default: "
                         + ", ".join(f"{part} {n}" for part, n in PART_REPS.items()) + ")")
-    p.add_argument("--parts", type=csv(str, PARTS), default=list(PARTS),
-                   help=f"comma-separated, of {','.join(PARTS)} (default all)")
+    p.add_argument("--parts", type=csv(str, {**PARTS, **OWN_BOOT}),
+                   default=[*PARTS, *OWN_BOOT],
+                   help=f"comma-separated, of {','.join([*PARTS, *OWN_BOOT])} (default all)")
     p.add_argument("--configs", type=csv(str, CONFIGS), default=list(CONFIGS),
                    help=f"guest configurations, of {','.join(CONFIGS)} (default both)")
     p.add_argument("--drivers", type=csv(str, DRIVERS), default=["in-tree", "ext"],
@@ -111,6 +124,11 @@ def parse_args(argv):
     p.add_argument("--meminfo-timeout", type=float, default=600)
     p.add_argument("--reinflate-watch", type=float, default=3.0,
                    help="seconds after the hog before reading what the balloon holds again")
+    p.add_argument("--vmw-mib", type=positive, default=512,
+                   help="vmw part: MiB inflated and deflated in each mode (default 512)")
+    p.add_argument("--vmw-poll", type=float, default=measure_vmw.POLL_SECONDS,
+                   help="vmw part: polling interval of the host's properties in seconds "
+                        f"(default {measure_vmw.POLL_SECONDS})")
     p.add_argument("--no-prime", action="store_true",
                    help="skip the balloon cycle over all free memory after each boot")
     p.add_argument("--prime-margin-mib", type=int, default=384,
@@ -154,6 +172,9 @@ def metadata(kernel, opts) -> dict:
                     "ext": "balloon_core + virtio_balloon_ext built from the working tree",
                     "ext-auto": "ext loaded with auto_deflate=1 (a shrinker deflates "
                                 "during reclaim, before the OOM notifier)"},
+        "vmw_drivers": {"in-tree": f"vmw_balloon of {kernel.release}",
+                        "ext": "balloon_core + vmw_balloon_ext built from the working tree"},
+        "vmw_guest_mem": measure_vmw.GUEST_MEM,
         "method": METHOD,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
     }
@@ -180,7 +201,7 @@ def run_config(kernel, files, config: str, opts, data: dict):
         vm = guest.vm
         data["guest_cmdline"] = vm.check("cat /proc/cmdline").strip()
         data["guest_release"] = vm.check("uname -r").strip()
-        for part in opts.parts:
+        for part in (p for p in opts.parts if p in PARTS):
             print(f"\n[{config}] {part}", flush=True)
             with timing.stage(f"{part} {config}"):
                 PARTS[part].run(guest, opts, data["trials"].setdefault(part, []))
@@ -202,6 +223,8 @@ def finish(results: dict, opts, rendering: bool = False):
     for data in results["configs"].values():
         data["summary"] = {part: PARTS[part].summarize(trials)
                            for part, trials in data["trials"].items() if trials}
+    for part, data in results.get("parts", {}).items():
+        data["summary"] = OWN_BOOT[part].summarize(data["trials"], data["poll_s"])
     results["targets"] = targets.evaluate(results["configs"])
     text = report.table(results, opts)
     print("\n" + text)
@@ -214,8 +237,13 @@ def finish(results: dict, opts, rendering: bool = False):
     written = [opts.out.with_suffix(".json"), opts.out.with_suffix(".txt")]
     if not opts.no_chart:
         import chart  # matplotlib only when a chart is wanted
-        chart.write_chart(results, opts.out.with_suffix(".png"))
-        written.append(opts.out.with_suffix(".png"))
+        if results["configs"]:
+            chart.write_chart(results, opts.out.with_suffix(".png"))
+            written.append(opts.out.with_suffix(".png"))
+        if results.get("parts", {}).get("vmw", {}).get("summary"):
+            vmw_png = opts.out.with_name(opts.out.name + "-vmw.png")
+            chart.write_vmw_chart(results, vmw_png)
+            written.append(vmw_png)
     print("\nwrote " + ", ".join(str(p) for p in written))
 
 
@@ -224,6 +252,9 @@ def render(opts) -> int:
     results = json.loads(opts.render.read_text())
     saved = argparse.Namespace(**results["meta"]["options"])
     saved.out, saved.no_chart = opts.out, opts.no_chart
+    for name, value in vars(parse_args([])).items():  # options newer than the JSON
+        if not hasattr(saved, name):
+            setattr(saved, name, value)
     results["meta"].setdefault("host_loadavg_end", "?")
     finish(results, saved, rendering=True)
     return 0
@@ -237,11 +268,17 @@ def main(argv=None) -> int:
     with timing.stage(f"prepare {opts.kernel}"):
         kernel = prepare_kernel(opts.kernel)
     results = {"meta": metadata(kernel, opts), "configs": {}}
-    files = bench_guest.guest_files(kernel)
     try:
-        for config in opts.configs:
-            data = results["configs"][config] = {"append": CONFIGS[config], "trials": {}}
-            run_config(kernel, files, config, opts, data)
+        if any(part in PARTS for part in opts.parts):
+            files = bench_guest.guest_files(kernel)
+            for config in opts.configs:
+                data = results["configs"][config] = {"append": CONFIGS[config], "trials": {}}
+                run_config(kernel, files, config, opts, data)
+        for part in (p for p in opts.parts if p in OWN_BOOT):
+            print(f"\n[{part}]", flush=True)
+            data = results.setdefault("parts", {})[part] = {}
+            with timing.stage(f"{part} part"):
+                OWN_BOOT[part].run(kernel, opts, data)
     except KeyboardInterrupt:
         results["meta"]["interrupted"] = True
         print("\ninterrupted: writing what was measured", flush=True)
@@ -249,7 +286,9 @@ def main(argv=None) -> int:
     finish(results, opts)
     failed = sum(not t["ok"] for c in results["configs"].values()
                  for trials in c["trials"].values() for t in trials)
-    broken = [c for c, d in results["configs"].items() if d.get("error")]
+    failed += sum(not t["ok"] for d in results.get("parts", {}).values() for t in d["trials"])
+    broken = [c for c, d in {**results["configs"], **results.get("parts", {})}.items()
+              if d.get("error")]
     if failed or broken:
         print(f"\n{failed} trials failed; configurations that broke off: {broken or 'none'}")
     return 1 if failed or broken or results["meta"].get("interrupted") else 0
