@@ -292,7 +292,8 @@ def slower(ours: dict, stock: dict, resolution: float) -> str:
 
 def summarize(trials: list[dict], poll: float = POLL_SECONDS) -> dict:
     """{"<mode> <direction>": {"in-tree"|"ext": {"work", "end_to_end", "lock"}: summaries
-    (with rate_mib_s = size / median), "ratio": ours/in-tree medians, "flag"}}."""
+    (with rate_mib_s = size / median), "ratio_work", "ratio_end_to_end": ours/in-tree
+    medians ("within one poll" where both are), "flag": see slower()}}."""
     result = {}
     groups = by_key(trials, ("mode", "driver"))
     for mode in MODES:
@@ -318,7 +319,11 @@ def summarize(trials: list[dict], poll: float = POLL_SECONDS) -> dict:
             if "in-tree" in entry and "ext" in entry:
                 for kind in ("work", "end_to_end"):
                     a, b = entry["ext"][kind], entry["in-tree"][kind]
-                    if a.get("n") and b.get("n") and b["median"]:
+                    if not (a.get("n") and b.get("n")):
+                        continue
+                    if max(a["median"], b["median"]) < poll:
+                        entry[f"ratio_{kind}"] = "within one poll"
+                    elif b["median"]:
                         entry[f"ratio_{kind}"] = round(a["median"] / b["median"], 3)
                 entry["flag"] = slower(entry["ext"]["work"], entry["in-tree"]["work"], poll)
     return result

@@ -172,6 +172,13 @@ def rate_cell(s: dict | None, resolution: float = 0) -> str:
                      max=s["rate_max_mib_s"] or 0), "MiB/s", "{:.0f}")
 
 
+def ratio_text(ratio) -> str:
+    """1.23 as "1.23x"; None as ""; a note ("within one poll") as it is."""
+    if ratio is None:
+        return ""
+    return ratio if isinstance(ratio, str) else f"{ratio:.2f}x"
+
+
 def vmw_lines(data: dict, opts) -> list[str]:
     """The vmw part: per mode and direction, work and end-to-end time, rate, ours/in-tree."""
     from measure_vmw import MODE_TEXT  # the mode names live with the measurement
@@ -192,18 +199,16 @@ def vmw_lines(data: dict, opts) -> list[str]:
     for name, entry in data.get("summary", {}).items():
         mode, direction = name.split()
         per = {d: entry.get(d, {}) for d in DRIVERS}
-        ratio = entry.get("ratio_work")
         out.append(row(f"{MODE_TEXT[mode]}, {direction}: work",
                        *(cell(per[d].get("work"), "s", "{:.3f}") for d in DRIVERS),
-                       "" if ratio is None else f"{ratio:.2f}x {entry.get('flag', '')}".strip()))
+                       f"{ratio_text(entry.get('ratio_work'))} {entry.get('flag', '')}".strip()))
         out.append(row("  rate (work)", *(rate_cell(per[d].get("work"), data.get("poll_s", 0))
                                           for d in DRIVERS)))
-        ratio = entry.get("ratio_end_to_end")
         out.append(row("  end to end", *(cell(per[d].get("end_to_end"), "s") for d in DRIVERS),
-                       "" if ratio is None else f"{ratio:.2f}x"))
+                       ratio_text(entry.get("ratio_end_to_end"))))
     flagged = [n for n, e in data.get("summary", {}).items() if e.get("flag")]
-    out.append("  ours slower beyond noise (work time; SLOWER = ranges apart, slower? = "
-               "median > 5 % and 2 polls): " + (", ".join(
+    out.append("  where ours is slower (work time; SLOWER: beyond noise, every run slower; "
+               "slower?: median > 5 % and 2 polls slower, ranges overlapping): " + (", ".join(
                    f"{n} {data['summary'][n]['flag']}" for n in flagged) or "nowhere"))
     failed = [t for t in data.get("trials", []) if not t["ok"]]
     out += [f"    failed: {t['error'][:200]}" for t in failed]
