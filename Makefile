@@ -5,8 +5,9 @@
 #   make check [KERNELS=...]  run the tests in QEMU guests (installs what it needs);
 #                             every supported kernel, or e.g. KERNELS="6.1 7.x"
 #   make demo                 boot a guest and show the balloon values everywhere
-#   make bench [BENCH_ARGS=]  in-tree virtio_balloon against ours, side by side in
-#                             one guest (bench/README.md); writes bench/results/
+#   make bench [BENCH_ARGS=]  in-tree virtio_balloon and vmw_balloon against ours,
+#                             side by side in one guest each (bench/README.md);
+#                             writes bench/results/
 #   make lint                 checkpatch --strict, sparse and a W=1 build
 #   make dkms-install         install from this checkout with DKMS (as root;
 #                             KERNELRELEASE=<ver> for another installed kernel)
