@@ -1,0 +1,164 @@
+"""The VMware balloon host model (tests/vmw_host) against the unmodified in-tree vmw_balloon.
+
+One guest per kernel passes for a VMware VM (tests/vmw_guest.py) on a QEMU
+with -device vmw-balloon-host built in (harness/vmw_host.py). The tests run
+in order on that guest; each starts and ends with an empty balloon. Every
+wait polls both sides until they agree, with a deadline that only bounds a
+hang: nothing here depends on the host's speed.
+
+Not tested: rmmod vmw_balloon with 2 MiB pages in the balloon. The in-tree
+driver's exit sends START(0) before it frees its pages, after which it no
+longer frees 2 MiB pages and spins (reference/vmware-protocol.md, 6.0).
+"""
+import pytest
+
+from harness.vmw_host import vmw_host_qemu
+
+from vmw_guest import (CAPS_2M, CAPS_4K, CAPS_SINGLE, DEFLATE_SLACK, FRAMES_PER_MIB,
+                       MODE_COMMANDS, balloon_to, boot_vmware, command_deltas, force_reset,
+                       host_commands, host_get, host_set, qemu_rss_kb, state, switch_caps,
+                       vmmemctl)
+
+PPN_PINNED = 5
+
+
+@pytest.fixture(scope="module")
+def vmw_qemu():
+    return vmw_host_qemu()
+
+
+@pytest.fixture(scope="module")
+def vmw(boot, vmw_qemu):
+    """The VMware guest, vmw_balloon loaded, the host offering 2 MiB pages, target 0."""
+    vm = boot_vmware(boot, vmw_qemu)
+    if vm.run("test -e /sys/module/vmw_balloon")[0] != 0:
+        vm.check("modprobe vmw_balloon")
+        vmmemctl(vm)  # the driver's statistics start at their first read
+    return vm
+
+
+@pytest.fixture
+def guest(vmw):
+    """vmw in 2 MiB mode with an empty balloon, before and after the test."""
+    balloon_to(vmw, 0)
+    if host_get(vmw, "granted") != CAPS_2M:
+        switch_caps(vmw, CAPS_2M)
+    yield vmw
+    if vmw.alive:
+        for prop in ("refuse-count", "busy", "batch-status-count", "force-reset"):
+            host_set(vmw, prop, 0)
+        balloon_to(vmw, 0)
+
+
+def test_detects_vmware_and_starts(vmw):
+    dmesg = vmw.dmesg()
+    assert "Hypervisor detected: VMware" in dmesg, dmesg[-3000:]
+    s = balloon_to(vmw, 0)
+    assert s["guest caps"] == s["host granted"] == CAPS_2M, s
+    assert vmmemctl(vmw)["balloon capabilities"] == 0x3e
+    # The reset sequence reached the host: doorbell cleanup, START, GUEST_ID(1), GET_TARGET.
+    counts = host_commands(vmw)
+    assert all(counts[name] >= 1 for name in ("doorbellSet", "start", "guestType", "target")), \
+        counts
+    assert counts["bad-magic"] == counts["invalid"] == 0, counts
+    assert host_get(vmw, "guest-id") == 1
+    # GET_TARGET's argument is totalram_pages(), which MemTotal shows in kB.
+    memtotal_kb = int(vmw.check("grep MemTotal: /proc/meminfo").split()[1])
+    assert host_get(vmw, "guest-limit") == memtotal_kb // 4
+
+
+@pytest.mark.parametrize("caps", [CAPS_2M, CAPS_4K, CAPS_SINGLE], ids=["2m", "4k", "single"])
+def test_inflate_deflate(guest, caps):
+    """Two inflates, a deflate to a lower target and one to 0, in one mode of the driver."""
+    s = switch_caps(guest, caps)
+    assert s["guest caps"] == caps
+    lock, unlock = MODE_COMMANDS[caps]
+    others = {name for pair in MODE_COMMANDS.values() for name in pair} - {lock, unlock}
+    for frames in (64 * FRAMES_PER_MIB, 160 * FRAMES_PER_MIB):
+        before = host_commands(guest)
+        s = balloon_to(guest, frames)
+        assert s["guest current"] == s["host locked"] == frames, s
+        used = command_deltas(before, host_commands(guest))
+        assert used.get(lock, 0) > 0 and not others & used.keys(), used
+    for frames in (32 * FRAMES_PER_MIB, 0):
+        before = host_commands(guest)
+        s = balloon_to(guest, frames)
+        assert 0 <= s["guest current"] - frames < DEFLATE_SLACK, s
+        assert s["guest current"] == s["host locked"], s
+        used = command_deltas(before, host_commands(guest))
+        assert used.get(unlock, 0) > 0 and not others & used.keys(), used
+    if caps != CAPS_2M:
+        assert host_get(guest, "locked-2m") == 0
+
+
+def test_forced_reset_with_pages_locked(guest):
+    """ERROR_RESET: the driver drops its pages unlocked, STARTs (the host forgets
+    them all) and inflates again; both sides then agree on the target again."""
+    frames = 128 * FRAMES_PER_MIB
+    balloon_to(guest, frames)
+    resets = vmmemctl(guest)["reset"]
+    before = host_commands(guest)
+    force_reset(guest)
+    s = balloon_to(guest, frames)
+    assert s["guest current"] == s["host locked"] == frames, s
+    assert vmmemctl(guest)["reset"] == resets + 1
+    used = command_deltas(before, host_commands(guest))
+    # No unlock: the host forgot the pages at START, and the driver relocked them.
+    assert used.get("start") == 1 and used.get("2m-lock", 0) > 0, used
+    assert "2m-unlock" not in used and "batchUnlock" not in used, used
+
+
+def test_refused_2m_pages_are_split(guest):
+    """16 refused 2 MiB entries make the driver split them and lock 4 KiB pages."""
+    host_set(guest, "refuse-cmd", 8)  # BATCHED_2M_LOCK
+    host_set(guest, "refuse-status", PPN_PINNED)
+    host_set(guest, "refuse-count", 16)
+    before = host_commands(guest)
+    frames = 64 * FRAMES_PER_MIB
+    s = balloon_to(guest, frames)
+    assert s["guest current"] == s["host locked"] == frames, s
+    assert host_get(guest, "refuse-count") == 0
+    assert host_get(guest, "locked-4k") > 0, state(guest)
+    used = command_deltas(before, host_commands(guest))
+    assert used.get("2m-lock", 0) > 0 and used.get("batchLock", 0) > 0, used
+
+
+def test_unknown_entry_status_is_a_refusal(guest):
+    """Any non-zero 5-bit entry status refuses the page, even one no host defines."""
+    host_set(guest, "refuse-cmd", 8)
+    host_set(guest, "refuse-status", 0x1f)
+    host_set(guest, "refuse-count", 4)
+    s = balloon_to(guest, 32 * FRAMES_PER_MIB)
+    assert s["guest current"] == s["host locked"], s
+    assert host_get(guest, "refuse-count") == 0
+
+
+def test_busy_and_batch_status_delay_inflation(guest):
+    """ERROR_BUSY and a whole-batch error fail that tick's inflate; the next ticks go on."""
+    def lock_failures():
+        # Unlocks too: a migration in the meantime takes a fault as well.
+        ops = vmmemctl(guest)["ops"]
+        return sum(ops[name][1] for name in ("2m-lock", "batchLock", "2m-unlock", "batchUnlock"))
+    failed = lock_failures()
+    host_set(guest, "busy", 3)
+    host_set(guest, "batch-status", 0x1f)
+    host_set(guest, "batch-status-count", 3)
+    s = balloon_to(guest, 32 * FRAMES_PER_MIB)
+    assert s["guest current"] == s["host locked"] == 32 * FRAMES_PER_MIB, s
+    assert host_get(guest, "busy") == host_get(guest, "batch-status-count") == 0
+    assert lock_failures() - failed == 6, vmmemctl(guest)["ops"]
+
+
+def test_inflate_gives_memory_back_to_the_host(guest):
+    """QEMU's RSS falls by at least half of a balloon inflated over memory the guest touched."""
+    inflate_mib = 512
+    # Nearly all free memory touched, then freed at exit: guest-free, host-resident.
+    free_mib = int(guest.check("grep MemFree: /proc/meminfo").split()[1]) // 1024
+    rc, out = guest.run(f"hog {free_mib - 64} 2>/dev/null", timeout=600)
+    assert rc == 0, out
+    rss_before = qemu_rss_kb(guest)
+    s = balloon_to(guest, inflate_mib * FRAMES_PER_MIB)
+    assert s["guest current"] == s["host locked"], s
+    rss_after = qemu_rss_kb(guest)
+    assert rss_before - rss_after >= inflate_mib * 1024 // 2, (rss_before, rss_after)
+
