@@ -55,7 +55,9 @@
  *                          refused with refuse-status (5 bits in an entry)
  *  lie-target (bool)       lock/unlock commands leave RBX untouched, so
  *                          the guest reads back its own argument as the
- *                          target (GET_TARGET still tells the truth)
+ *                          target; GET_TARGET still tells the truth, as its
+ *                          argument is the guest's whole RAM
+ * The device cannot migrate: the locked-page maps are not saved.
  */
 
 #include "qemu/osdep.h"
@@ -186,11 +188,10 @@ static void discard(MemoryRegion *mr, hwaddr offset, uint64_t len)
 static uint32_t lock_page(VMwBalloonHost *s, uint64_t pfn, bool huge)
 {
     uint64_t frames = huge ? VMWB_2M_FRAMES : 1;
-    MemoryRegion *mr;
     hwaddr offset;
+    MemoryRegion *mr = ram_at(s, pfn, frames, &offset);
 
-    if ((huge && pfn % VMWB_2M_FRAMES) ||
-        !(mr = ram_at(s, pfn, frames, &offset))) {
+    if ((huge && pfn % VMWB_2M_FRAMES) || !mr) {
         return ST_PPN_INVALID;
     }
     /* Locked already, at either size? */
@@ -486,20 +487,13 @@ static void vmwb_realize(DeviceState *dev, Error **errp)
     VMwBalloonHost *s = VMW_BALLOON_HOST(dev);
 
     /* Frames up to the top of RAM, with room for the PCI hole below 4G. */
+    /* ISA devices are never unplugged: the maps live as long as QEMU. */
     s->nr_frames = (current_machine->ram_size + 4 * GiB) >> TARGET_PAGE_BITS;
     s->map_4k = bitmap_new(s->nr_frames);
     s->map_2m = bitmap_new(s->nr_frames);
     memory_region_init_io(&s->io, OBJECT(s), &vmwb_ops, s,
                           TYPE_VMW_BALLOON_HOST, 1);
     isa_register_ioport(ISA_DEVICE(dev), &s->io, VMWB_PORT);
-}
-
-static void vmwb_unrealize(DeviceState *dev)
-{
-    VMwBalloonHost *s = VMW_BALLOON_HOST(dev);
-
-    g_free(s->map_4k);
-    g_free(s->map_2m);
 }
 
 /* The locked-page maps are not migrated: neither is the device. */
@@ -513,7 +507,6 @@ static void vmwb_class_init(ObjectClass *klass, void *data)
     DeviceClass *dc = DEVICE_CLASS(klass);
 
     dc->realize = vmwb_realize;
-    dc->unrealize = vmwb_unrealize;
     dc->vmsd = &vmstate_vmwb;
     dc->user_creatable = true;
     dc->desc = "VMware balloon protocol host, for testing guests";
