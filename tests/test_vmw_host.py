@@ -17,7 +17,7 @@ from harness.vmw_host import vmw_host_qemu
 from vmw_guest import (CAPS_2M, CAPS_4K, CAPS_SINGLE, DEFLATE_SLACK, FRAMES_PER_MIB,
                        MODE_COMMANDS, balloon_to, boot_vmware, command_deltas, force_reset,
                        host_commands, host_get, host_set, qemu_rss_kb, state, switch_caps,
-                       vmmemctl)
+                       vmmemctl, wait_until)
 
 PPN_PINNED = 5
 
@@ -162,3 +162,18 @@ def test_inflate_gives_memory_back_to_the_host(guest):
     rss_after = qemu_rss_kb(guest)
     assert rss_before - rss_after >= inflate_mib * 1024 // 2, (rss_before, rss_after)
 
+
+def test_absent_port_fails_calls_without_a_reset(guest):
+    """Calls answered as by an absent port (EAX all ones) fail, and only those:
+    0xffffffff is no ERROR_RESET, so the driver goes on with what it has."""
+    def failures():
+        return sum(failed for _, failed in vmmemctl(guest)["ops"].values())
+    balloon_to(guest, 16 * FRAMES_PER_MIB)
+    before, failed, resets = host_commands(guest), failures(), vmmemctl(guest)["reset"]
+    host_set(guest, "absent", 5)
+    wait_until(guest, lambda s: host_get(guest, "absent") == 0, "5 calls answered absent")
+    s = balloon_to(guest, 48 * FRAMES_PER_MIB)
+    assert s["guest current"] == s["host locked"] == 48 * FRAMES_PER_MIB, s
+    assert command_deltas(before, host_commands(guest))["absent"] == 5
+    assert failures() - failed == 5, vmmemctl(guest)["ops"]
+    assert vmmemctl(guest)["reset"] == resets
