@@ -66,8 +66,9 @@ def _build(version: str, out: Path):
         dsc = _download_source(version)
     with timing.stage("qemu-vmw unpack and patch"):
         tree = work / "qemu"
-        # dpkg-source applies Debian's quilt series (7.2 -> 7.2.22 and more).
-        run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], log=work / "unpack.log")
+        # dpkg-source checks the files' sums and applies Debian's quilt series
+        # (7.2 -> 7.2.22 and more); apt checked the .dsc against the signed Release.
+        run(["dpkg-source", "-x", str(dsc), str(tree)], log=work / "unpack.log")
         shutil.copy(DEVICE, tree / "hw" / "i386" / DEVICE.name)
         with open(tree / "hw" / "i386" / "meson.build", "a") as meson:
             meson.write(MESON_HOOK.read_text())
@@ -79,7 +80,9 @@ def _build(version: str, out: Path):
         # The emulator alone, not the tests and tools.
         run(["ninja", "-j", str(os.cpu_count()), BINARY], cwd=build, log=out / "ninja.log")
     (out / "bin").mkdir(exist_ok=True)
-    shutil.copy(build / BINARY, out / "bin" / BINARY)
+    # Renamed into place: a binary that exists is a whole one.
+    shutil.copy(build / BINARY, out / "bin" / f"{BINARY}.tmp")
+    os.replace(out / "bin" / f"{BINARY}.tmp", out / "bin" / BINARY)
     shutil.rmtree(work)
 
 
