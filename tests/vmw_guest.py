@@ -29,13 +29,13 @@ MODE_COMMANDS = {CAPS_2M: ("2m-lock", "2m-unlock"), CAPS_4K: ("batchLock", "batc
 DEFLATE_SLACK = 512
 
 
-def boot_vmware(boot, qemu, config_name="vmware", mem="1G", **host_props):
+def boot_vmware(boot, qemu, config_name="vmware", mem="1G", extra_files=None, **host_props):
     """A guest of the `boot` fixture on QEMU `qemu` (harness.vmw_host.vmw_host_qemu())
     with -device vmw-balloon-host,id=vmwb and host_props (underscores become dashes)."""
     props = "".join(f",{key.replace('_', '-')}={value}" for key, value in host_props.items())
     return boot(config_name, devices=(f"vmw-balloon-host,id={DEVICE_ID}{props}",), mem=mem,
                 kernel_modules=KERNEL_MODULES, qemu=qemu, machine=MACHINE, cpu=CPU,
-                extra_args=SMBIOS)
+                extra_args=SMBIOS, extra_files=extra_files)
 
 
 def host_get(vm, prop: str):
