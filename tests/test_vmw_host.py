@@ -210,11 +210,12 @@ def direct(guest):
     # Compaction moves mlocked pages too: a held PFN must stay the page we hold.
     guest.check("echo 0 >/proc/sys/vm/compact_unevictable_allowed")
     host_set(guest, "target", 1000)
-    out = guest.check("vmw-call hold 3 >/tmp/held & until [ \"$(wc -l </tmp/held)\" = 3 ]; "
-                      "do sleep 0.2; done; cat /tmp/held")
-    yield guest, [int(line) for line in out.split()]
-    guest.check("killall vmw-call; while pidof vmw-call >/dev/null; do sleep 0.2; done; "
-                "echo 1 >/proc/sys/vm/compact_unevictable_allowed")
+    # The file exists before the job starts: the loop must not race its redirection.
+    guest.check(": >/tmp/held; vmw-call hold 3 >/tmp/held & "
+                "until [ \"$(wc -l </tmp/held)\" = 3 ]; do sleep 0.2; done")
+    yield guest, [int(line) for line in guest.check("cat /tmp/held").split()]
+    guest.check("killall vmw-call 2>/dev/null; while pidof vmw-call >/dev/null; do sleep 0.2; "
+                "done; echo 1 >/proc/sys/vm/compact_unevictable_allowed")
     host_set(guest, "lie-target", False)
     host_set(guest, "notneeded", True)
     for prop in ("absent", "force-reset", "busy", "batch-status-count", "refuse-count"):
