@@ -56,11 +56,18 @@ def unload(vm):
     vm.run("rmmod balloon_core")
 
 
+def clear_faults(vm):
+    """The host answers truthfully again, and refuses locks past its target."""
+    for prop in FAULTS:
+        host_set(vm, prop, 0)
+    host_set(vm, "lie-target", False)
+    host_set(vm, "notneeded", True)
+
+
 def load(vm, name: str, params: str = ""):
     """`name` alone, fresh, its statistics counting, the host offering 2 MiB pages."""
     unload(vm)
-    for prop in FAULTS:
-        host_set(vm, prop, 0)
+    clear_faults(vm)
     host_set(vm, "caps", CAPS_2M)
     host_set(vm, "target", 0)
     if name == OURS:
@@ -90,9 +97,7 @@ def guest(vmw, driver):
         switch_caps(vmw, CAPS_2M)
     yield vmw
     if vmw.alive:
-        for prop in FAULTS:
-            host_set(vmw, prop, 0)
-        host_set(vmw, "notneeded", True)
+        clear_faults(vmw)
         balloon_to(vmw, 0)
 
 
@@ -257,9 +262,7 @@ def ours(vmw):
     load(vmw, OURS)
     yield vmw
     if vmw.alive:
-        for prop in FAULTS:
-            host_set(vmw, prop, 0)
-        host_set(vmw, "lie-target", False)
+        clear_faults(vmw)
         balloon_to(vmw, 0)
 
 

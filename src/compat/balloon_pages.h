@@ -210,6 +210,18 @@ static inline void bext_balloon_migrate_insert(struct balloon_dev_info *info,
 #endif
 }
 
+#if defined(BEXT_BALLOON_MIGRATION) && !defined(BEXT_HAVE_BALLOON_ADJUST_MANAGED_PAGE_COUNT)
+/* An isolated page stops being a balloon page; under pages_lock. */
+static inline void bext_balloon_page_finalize(struct page *page)
+{
+#ifdef BEXT_HAVE_BALLOON_PAGE_FINALIZE
+	balloon_page_finalize(page);
+#else
+	balloon_page_delete(page);
+#endif
+}
+#endif
+
 /*
  * Migration, step two, once the host knows: the isolated @page leaves the
  * balloon for good.
@@ -221,11 +233,7 @@ static inline void bext_balloon_migrate_release(struct balloon_dev_info *info,
 	unsigned long flags;
 
 	spin_lock_irqsave(&info->pages_lock, flags);
-#ifdef BEXT_HAVE_BALLOON_PAGE_FINALIZE
-	balloon_page_finalize(page);
-#else
-	balloon_page_delete(page);
-#endif
+	bext_balloon_page_finalize(page);
 	spin_unlock_irqrestore(&info->pages_lock, flags);
 	put_page(page);		/* the balloon's reference */
 #endif
@@ -253,11 +261,7 @@ static inline int bext_balloon_migrate_drop(struct balloon_dev_info *info,
 #else
 #ifdef BEXT_BALLOON_MIGRATION
 	spin_lock_irqsave(&info->pages_lock, flags);
-#ifdef BEXT_HAVE_BALLOON_PAGE_FINALIZE
-	balloon_page_finalize(page);
-#else
-	balloon_page_delete(page);
-#endif
+	bext_balloon_page_finalize(page);
 	info->isolated_pages--;
 	__count_vm_event(BALLOON_DEFLATE);
 	spin_unlock_irqrestore(&info->pages_lock, flags);
