@@ -230,8 +230,13 @@ def test_perf_and_trace_cmd_read_the_tracepoint(trace_vm):
     assert events == ["source=test-a reason=pressure total_kb=0->768 free_kb=0->0",
                       "source=test-b reason=oom total_kb=0->0 free_kb=0->32"], out
 
-    triggered(f"trace-cmd record -q -e {event} -o /tmp/trace.dat",
-              "a 100 0 host process", "b 0 0 migration irqoff")
+    # start/extract reads the ring buffer once the events are in it; `record
+    # <command>` stops its per-CPU readers when the command exits, and lost
+    # both events that way once on 7.x (CI, stop 18).
+    trace_vm.check(f"trace-cmd start -e {event} 2>&1", timeout=300)
+    triggered("", "a 100 0 host process", "b 0 0 migration irqoff")
+    trace_vm.check("trace-cmd stop && cd /tmp && trace-cmd extract -o /tmp/trace.dat 2>&1 && "
+                   "trace-cmd reset 2>&1", timeout=300)
     out = trace_vm.check("trace-cmd report -i /tmp/trace.dat 2>&1", timeout=300)
     events = re.findall(r"balloon_core_report: +(.*)", out)
     assert events == ["source=test-a reason=host total_kb=768->100 free_kb=0->0",

@@ -146,7 +146,11 @@ def test_no_ping_pong_while_the_host_target_stands(vm):
     end = counters(vm)
     cycles = end["pressure_cycles"] - start["pressure_cycles"]
     assert cycles <= 4, what_happened(vm, start)
-    assert end["oom_calls"] == 0, what_happened(vm, start)
+    # The window is the pressure path's alone. Before it, how far the hog got
+    # before reclaim ran the shrinker is a race between two vCPUs, and one
+    # OOM call there (CI, stop 18) is the notifier doing its job.
+    assert end["oom_calls"] == start["oom_calls"], what_happened(vm, start)
+    assert start["auto_deflated_pages"] > start["oom_deflated_pages"], what_happened(vm, start)
     assert vm.run("pidof hog")[0] == 0, (f"the hog did not hold its memory through the window\n"
                                          f"{what_happened(vm, start)}")
 
