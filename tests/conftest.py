@@ -48,6 +48,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "debug_kernel_only: needs the debug kernel's checkers (fault injection, "
         "kmemleak); deselected, not skipped, on the other kernels")
+    config.addinivalue_line(
+        "markers", "every_kernel: runs also on kernels whose spec has full_suite=False "
+        "(harness/kernels.py); every other kernel test is deselected there, not skipped")
     unknown = [name for name in KERNEL_NAMES if name not in KERNELS]
     if unknown:
         raise pytest.UsageError(f"KERNELS: unknown {unknown}; known: {sorted(KERNELS)}")
@@ -55,6 +58,8 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Debug-kernel-only tests run on the debug kernels alone; the rest are deselected.
+
+    On a kernel with full_suite=False only the tests marked every_kernel run.
 
     With BALLOON_EXT_KERNEL_TESTS_ONLY=1 (every lane of tests/run_matrix.py
     but the first) the tests that need no kernel are deselected too.
@@ -67,6 +72,9 @@ def pytest_collection_modifyitems(config, items):
             drop.append(item)
         elif item.get_closest_marker("debug_kernel_only") and not (
                 name in KERNELS and KERNELS[name].debug_of):
+            drop.append(item)
+        elif (name in KERNELS and not KERNELS[name].full_suite
+              and not item.get_closest_marker("every_kernel")):
             drop.append(item)
         else:
             keep.append(item)

@@ -112,6 +112,7 @@ def sysrq_show_mem(vm) -> str:
     return out
 
 
+@pytest.mark.every_kernel
 def test_values_show_in_every_place(vm):
     load(vm)
     set_values(vm, 1234, 56789)
@@ -281,6 +282,7 @@ def test_missed_call_is_counted_and_logged_once(vm):
         vm.check(f"echo {sysrq} > /proc/sys/kernel/sysrq")
 
 
+@pytest.mark.every_kernel
 @pytest.mark.kernel_log_expects(r"invoked oom-killer")
 def test_oom_report_carries_balloon_line(vm):
     load(vm)
@@ -294,6 +296,7 @@ def test_oom_report_carries_balloon_line(vm):
     assert show_mem_line(2048, 262144) in dmesg[start:end], dmesg[start:end]
 
 
+@pytest.mark.every_kernel
 @pytest.mark.kernel_log_expects(r"Kernel panic - not syncing: sysrq triggered crash")
 def test_panic_report_carries_balloon_line(boot):
     """Asked to, panic() prints show_mem(); this guest dies, so it boots alone."""

@@ -89,6 +89,7 @@ def assert_everywhere(vm, total, free, per_source):
             (str(src_total), str(src_free)), (name, listed[name])
 
 
+@pytest.mark.every_kernel
 def test_sources_sum_in_every_place_from_every_context(vm):
     assert sorted(vm.check(f"ls {SYSFS}/sources").split()) == ["legacy", "test-a", "test-b"]
     assert_everywhere(vm, 0, 0, {"test-a": (0, 0), "test-b": (0, 0), "legacy": (0, 0)})

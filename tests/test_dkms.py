@@ -10,6 +10,8 @@ loads only on VMware (tests/test_vmw_packaging.py boots it there).
 """
 import hashlib
 
+import pytest
+
 from harness import timing
 from harness.dkms import MODULES, Dkms, guest_copy, using_suite
 from harness.guest import REPO
@@ -33,6 +35,7 @@ def smoke_test(vm, modules: dict[str, bytes]):
     unload_all(vm)
 
 
+@pytest.mark.every_kernel
 def test_dkms_install_boot_remove(kernel, boot, record_property):
     with timing.stage(f"chroot {kernel.spec.suite} for dkms {kernel.name}"):
         dkms = Dkms(kernel, REPO)  # makes the chroot, so before holding it

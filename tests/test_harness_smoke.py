@@ -26,6 +26,7 @@ def bare_vm(kernel):
         vm.stop()
 
 
+@pytest.mark.every_kernel
 def test_boot_console_and_qmp(bare_vm, kernel):
     assert bare_vm.check("uname -r").strip() == kernel.release
 

@@ -70,6 +70,7 @@ def inflate_and_deflate(vm, deflate_on_oom):
     assert int(d["inflated_pages"]) == int(d["deflated_pages"]) > 0
 
 
+@pytest.mark.every_kernel
 def test_inflate_deflate_deflate_on_oom(oom_vm):
     inflate_and_deflate(oom_vm, deflate_on_oom=True)
 
@@ -127,6 +128,7 @@ def test_host_request_holds_a_wakeup_source_until_answered(oom_vm):
     assert oom_vm.run("grep -lx virtio_balloon_ext /sys/class/wakeup/*/name")[0] != 0
 
 
+@pytest.mark.every_kernel
 def test_oom_deflates_instead_of_killing(oom_vm):
     fresh(oom_vm)
     balloon_to(oom_vm, 640 * MiB)
@@ -160,6 +162,7 @@ def qemu_rss_mib(vm) -> int:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) // 1024
 
 
+@pytest.mark.every_kernel
 def test_free_page_reporting_returns_memory_to_host(oom_vm):
     fresh(oom_vm)
     assert "reporting" in vb_debugfs(oom_vm)["features"].split()
@@ -216,6 +219,7 @@ def compaction_migrates_balloon_pages(vm, deflate_on_oom):
     check_accounting(vm, 0, deflate_on_oom, base)
 
 
+@pytest.mark.every_kernel
 def test_compaction_migrates_balloon_pages_and_keeps_accounting(oom_vm):
     compaction_migrates_balloon_pages(oom_vm, deflate_on_oom=True)
 
@@ -276,6 +280,7 @@ def test_unbind_and_rebind_while_inflated(oom_vm):
     check_accounting(oom_vm, 256 * 1024, True, base)
 
 
+@pytest.mark.every_kernel
 def test_unload_while_inflated(oom_vm):
     base = fresh(oom_vm)
     balloon_to(oom_vm, 300 * MiB)

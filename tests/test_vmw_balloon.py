@@ -139,6 +139,7 @@ def check_places(vm, driver: str, show_mem: bool = False):
         assert f"Balloon InflatedTotal:0kB InflatedFree:{kb}kB" in vm.dmesg()
 
 
+@pytest.mark.every_kernel
 @pytest.mark.parametrize("caps", [CAPS_2M, CAPS_4K, CAPS_SINGLE], ids=["2m", "4k", "single"])
 def test_inflate_deflate_in_each_mode(guest, driver, caps):
     s = switch_caps(guest, caps)
@@ -212,6 +213,7 @@ def lay_out_and_compact(vm, below_target: int = 0) -> tuple[int, int]:
     return frames, vmstat(vm, "balloon_migrate") - migrated
 
 
+@pytest.mark.every_kernel
 def test_compaction_migrates_balloon_pages(guest, driver):
     switch_caps(guest, CAPS_4K)
     before = host_commands(guest)
@@ -328,6 +330,7 @@ def test_oom_deflate_gives_memory_back_and_tells_the_host(vmw):
         unload(vmw)
 
 
+@pytest.mark.every_kernel
 @pytest.mark.parametrize("host_unlocks", [True, False], ids=["unlocked", "refused"])
 def test_unload_with_2m_pages_gives_every_page_back(ours, host_unlocks):
     """Unload unlocks what the host will unlock; START(0) then makes it forget
