@@ -51,6 +51,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "every_kernel: runs also on kernels whose spec has full_suite=False "
         "(harness/kernels.py); every other kernel test is deselected there, not skipped")
+    config.addinivalue_line(
+        "markers", "only_kernels(*names): runs on the kernels named (KERNELS names) alone; "
+        "deselected, not skipped, on the others")
     unknown = [name for name in KERNEL_NAMES if name not in KERNELS]
     if unknown:
         raise pytest.UsageError(f"KERNELS: unknown {unknown}; known: {sorted(KERNELS)}")
@@ -75,6 +78,8 @@ def pytest_collection_modifyitems(config, items):
             drop.append(item)
         elif (name in KERNELS and not KERNELS[name].full_suite
               and not item.get_closest_marker("every_kernel")):
+            drop.append(item)
+        elif (only := item.get_closest_marker("only_kernels")) and name not in only.args:
             drop.append(item)
         else:
             keep.append(item)

@@ -830,14 +830,18 @@ static int host_balloon(u64 pages)
 	return host_queue(&msg, sizeof(msg), false);
 }
 
-/* Give back up to pages held pages, at most per_msg ranges per message. */
-static int host_unballoon(u64 pages, u64 per_msg)
+/*
+ * Give back up to pages held pages, at most per_msg ranges per message and
+ * per_range pages per range.
+ */
+static int host_unballoon(u64 pages, u64 per_msg, u64 per_range)
 {
 	struct dm_unballoon_request *msg;
 	u64 left = min(pages, sim.held_pages);
 	int ret = 0;
 
-	if (!per_msg || per_msg > HV_SIM_UNBALLOON_MAX)
+	if (!per_msg || per_msg > HV_SIM_UNBALLOON_MAX || !per_range ||
+	    per_range > DM_RANGE_MAX_COUNT)
 		return -EINVAL;
 	if (!left)
 		return -ENOENT;
@@ -851,7 +855,7 @@ static int host_unballoon(u64 pages, u64 per_msg)
 		while (left && n < per_msg) {
 			u64 start, got;
 
-			got = held_take(min_t(u64, left, DM_RANGE_MAX_COUNT), &start);
+			got = held_take(min(left, per_range), &start);
 			msg->range_array[n++] = dm_range(start, got);
 			left -= got;
 			sim.unballoon_pages += got;
@@ -961,7 +965,7 @@ enum {
 
 static const struct hv_sim_cmd hv_sim_cmds[] = {
 	[CMD_BALLOON] = { "balloon", 1, 1, true },
-	[CMD_UNBALLOON] = { "unballoon", 1, 2, true },
+	[CMD_UNBALLOON] = { "unballoon", 1, 3, true },
 	[CMD_UNBALLOON_RANGE] = { "unballoon_range", 2, 2, true },
 	[CMD_HOT_ADD] = { "hot_add", 2, 2, true },
 	[CMD_HOT_ADD_REGION] = { "hot_add_region", 4, 4, true },
@@ -982,7 +986,8 @@ static int hv_sim_command(int cmd, const u64 *arg, int nargs)
 	case CMD_BALLOON:
 		return host_balloon(arg[0]);
 	case CMD_UNBALLOON:
-		return host_unballoon(arg[0], nargs > 1 ? arg[1] : HV_SIM_UNBALLOON_MAX);
+		return host_unballoon(arg[0], nargs > 1 ? arg[1] : HV_SIM_UNBALLOON_MAX,
+				      nargs > 2 ? arg[2] : DM_RANGE_MAX_COUNT);
 	case CMD_UNBALLOON_RANGE:
 		return host_unballoon_range(arg[0], arg[1]);
 	case CMD_HOT_ADD:
