@@ -176,21 +176,27 @@ def in_tree_balloon(kernel: Kernel) -> Path:
     return plain
 
 
-def check_crcs(kernel: Kernel, our_symvers: Path, ko: Path):
-    """Our exports' CRCs against the headers' Module.symvers and hv_balloon.ko's imports."""
-    ours = symvers(our_symvers)
-    debian = symvers(kernel.kdir / "Module.symvers")
-    imports = module_versions(in_tree_balloon(kernel))
+def crc_problems(ours: dict[str, str], debian: dict[str, str],
+                 imports: dict[str, str]) -> list[str]:
+    """What is wrong with our exports' CRCs against Debian's Module.symvers (`debian`)
+    and hv_balloon.ko's __versions (`imports`); empty when all match."""
     wrong = []
     for symbol in EXPORTED:
         want = debian.get(symbol)
         if want is None:
-            wrong.append(f"{symbol}: not in {kernel.kdir}/Module.symvers")
+            wrong.append(f"{symbol}: not in Debian's Module.symvers")
         elif ours.get(symbol) != want:
             wrong.append(f"{symbol}: ours {ours.get(symbol)}, Debian's {want}")
         if symbol in IMPORTED and imports.get(symbol) != want:
             wrong.append(f"{symbol}: hv_balloon.ko imports {imports.get(symbol)}, "
                          f"Module.symvers says {want}")
+    return wrong
+
+
+def check_crcs(kernel: Kernel, our_symvers: Path, ko: Path):
+    """Our exports' CRCs against the headers' Module.symvers and hv_balloon.ko's imports."""
+    wrong = crc_problems(symvers(our_symvers), symvers(kernel.kdir / "Module.symvers"),
+                         module_versions(in_tree_balloon(kernel)))
     if wrong:
         raise RuntimeError(f"{ko.name} for {kernel.release}: modversions CRCs differ from "
                            f"Debian's, so hv_balloon.ko would not load against it (are the "
