@@ -21,6 +21,11 @@ HV_BALLOON = "/sys/kernel/debug/hv-balloon"
 QEMU_MEM = "1536M"
 MEM_LIMIT = "mem=1G"
 HOT_ADD_PFN = 0x40000
+# A debug kernel's guest gets twice the RAM (conftest's boot), 3 GiB: q35 puts
+# 2 GiB below 4 GiB and the rest at 4 GiB, so the limit is 2 GiB (KASAN and
+# kmemleak take much of it) and hot-add goes at 4 GiB.
+DEBUG_MEM_LIMIT = "mem=2G"
+DEBUG_HOT_ADD_PFN = 0x100000
 BLOCK_PAGES = 0x8000  # 128 MiB, the memory block size of guests this small
 S4_OFF = ("-global", "ICH9-LPC.disable_s4=1")
 # 6.12 onlines hot-added memory by its config; 5.10 and 6.1 need telling.
@@ -30,12 +35,16 @@ DM_INITIALIZED = 1
 
 
 def boot_hv(boot, kernel, sim_ko, in_tree_ko, config_name="hv"):
-    """A guest of the `boot` fixture with the simulated host's module and the in-tree driver in /ext/."""
-    append = MEM_LIMIT
+    """A guest of the `boot` fixture with the simulated host's module and the in-tree driver
+    in /ext/; vm.hot_add_pfn is where its RAM above the mem= limit starts."""
+    debug = bool(kernel.spec.debug_of)
+    append = DEBUG_MEM_LIMIT if debug else MEM_LIMIT
     if not AUTO_ONLINE.get(kernel.stock, True):
         append += " memhp_default_state=online"
-    return boot(config_name, mem=QEMU_MEM, append=append, kernel_modules=("virtio_pci",),
-                extra_args=S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko})
+    vm = boot(config_name, mem=QEMU_MEM, append=append, kernel_modules=("virtio_pci",),
+              extra_args=S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko})
+    vm.hot_add_pfn = DEBUG_HOT_ADD_PFN if debug else HOT_ADD_PFN
+    return vm
 
 
 def load(vm, driver_ko: str, refuse_versions=(), pressure_report_delay: int = 3):

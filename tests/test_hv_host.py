@@ -9,8 +9,10 @@ which changes nothing else in the driver. The tests run in order on that
 guest. Every wait polls both sides until they agree, with a deadline that
 only bounds a hang; timing is asserted in guest time with generous bounds.
 
-Only 5.10, 6.1 and 6.12: on 7.x vmbus is built into vmlinux, so no module
-can export its functions (the tests are deselected there, not skipped).
+Only 5.10, 6.1 and 6.12, and 6.1-debug (the module is built against the
+debug tree and checked against its own CRCs): on 7.x vmbus is built into
+vmlinux, so no module can export its functions (the tests are deselected
+there, not skipped).
 
 Known differences of the in-tree driver, asserted as such:
 - 5.10 has no hv-balloon debugfs file and does not take ballooned pages out
@@ -25,10 +27,10 @@ import pytest
 from harness.hv_host import build_hv_sim, in_tree_balloon
 from harness.timing import stage
 
-from hv_guest import (BLOCK_PAGES, HOT_ADD_PFN, IN_TREE_KO, ask, boot_hv, host, hv_balloon,
+from hv_guest import (BLOCK_PAGES, IN_TREE_KO, ask, boot_hv, host, hv_balloon,
                       load, memory_block_state, meminfo, request, wait_settled, wait_until)
 
-pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12")
+pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12", "6.1-debug")
 
 WIN10, WIN8, WIN7 = 0x20000, 0x10000, 0x3
 REFUSED = (WIN10, WIN8)
@@ -194,7 +196,7 @@ def test_floor(guest, kernel):
 @pytest.mark.parametrize("region", [False, True], ids=["no-region", "region"])
 def test_hot_add(guest, region):
     """Hot-add one 128 MiB block above mem=, from a 16- or 24-byte request; it comes online."""
-    pfn = HOT_ADD_PFN + (BLOCK_PAGES if region else 0)
+    pfn = guest.hot_add_pfn + (BLOCK_PAGES if region else 0)
     before = host(guest)
     total = memtotal(guest)
     if region:
