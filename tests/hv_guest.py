@@ -14,6 +14,7 @@ import time
 
 SIM_DIR = "/sys/kernel/debug/hv_sim"
 SIM_KO = "/ext/hv_sim_vmbus.ko"
+OFFLINE_TOOL = "/bin/hv-offline"  # tests/guest/hv-offline.c
 IN_TREE_KO = "/ext/hv_balloon-in-tree.ko"
 HV_BALLOON = "/sys/kernel/debug/hv-balloon"
 # QEMU's RAM, and the kernel's limit below it: 512 MiB (four 128 MiB memory
@@ -34,7 +35,7 @@ AUTO_ONLINE = {"5.10": False, "6.1": False}
 DM_INITIALIZED = 1
 
 
-def boot_hv(boot, kernel, sim_ko, in_tree_ko, config_name="hv"):
+def boot_hv(boot, kernel, sim_ko, in_tree_ko, offline_tool, config_name="hv"):
     """A guest of the `boot` fixture with the simulated host's module and the in-tree driver
     in /ext/; vm.hot_add_pfn is where its RAM above the mem= limit starts."""
     debug = bool(kernel.spec.debug_of)
@@ -42,7 +43,8 @@ def boot_hv(boot, kernel, sim_ko, in_tree_ko, config_name="hv"):
     if not AUTO_ONLINE.get(kernel.stock, True):
         append += " memhp_default_state=online"
     vm = boot(config_name, mem=QEMU_MEM, append=append, kernel_modules=("virtio_pci",),
-              extra_args=S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko})
+              extra_args=S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko,
+                                              OFFLINE_TOOL: offline_tool})
     vm.hot_add_pfn = DEBUG_HOT_ADD_PFN if debug else HOT_ADD_PFN
     return vm
 
@@ -125,6 +127,13 @@ def settled(s: dict) -> bool:
 
 def wait_settled(vm, what: str) -> dict:
     return wait_until(vm, settled, what)
+
+
+def offline_pages(vm) -> dict[str, int]:
+    """{"held": pages the host holds, "offline-held": those of them PageOffline,
+    "offline-all": every PageOffline page of the guest}, from /proc/kpageflags."""
+    words = vm.check(f"{OFFLINE_TOOL} {1 << 21:#x}").split()
+    return {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
 
 
 def memory_block_state(vm, pfn: int) -> str:

@@ -24,11 +24,14 @@ import re
 
 import pytest
 
+from harness.build import build_static
+from harness.guest import REPO
 from harness.hv_host import build_hv_sim, in_tree_balloon
 from harness.timing import stage
 
 from hv_guest import (BLOCK_PAGES, IN_TREE_KO, ask, boot_hv, host, hv_balloon,
-                      load, memory_block_state, meminfo, request, wait_settled, wait_until)
+                      load, memory_block_state, meminfo, offline_pages, request, wait_settled,
+                      wait_until)
 
 pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12", "6.1-debug")
 
@@ -46,7 +49,8 @@ MAX_RANGE_PAGES = 2**24 - 1  # a range's 24-bit page count
 def hv(boot, kernel):
     with stage(f"hv_host module {kernel.name}"):
         sim_ko = build_hv_sim(kernel)
-    vm = boot_hv(boot, kernel, sim_ko, in_tree_balloon(kernel))
+    vm = boot_hv(boot, kernel, sim_ko, in_tree_balloon(kernel),
+                 build_static(REPO / "tests" / "guest" / "hv-offline.c"))
     if vm.run("test -e /sys/module/hv_balloon")[0] != 0:
         load(vm, IN_TREE_KO, refuse_versions=REFUSED,
              pressure_report_delay=PRESSURE_REPORT_DELAY)
@@ -152,6 +156,9 @@ def test_balloon_up_and_down(guest, kernel):
         assert responses >= (2 if pages > 512 and pages % 512 else 1), h
         assert h["balloon_max_ranges"] <= RANGES_PER_MESSAGE, h
         assert s["MemTotal"] == total - per_page_kb * held, s
+        # The host's ranges are exactly the guest's offline pages.
+        assert offline_pages(guest) == {"held": held, "offline-held": held,
+                                        "offline-all": held}
     # Give back part in ranges of 1000 pages, 7 to a message, chained with more_pages.
     before = host(guest)
     s = unballoon(guest, 30000, per_message=7, per_range=1000)
@@ -162,10 +169,12 @@ def test_balloon_up_and_down(guest, kernel):
     # The driver answers once, to the message without more_pages.
     assert h["rx_unballoon_response"] - before["rx_unballoon_response"] == 1, h
     assert s["MemTotal"] == total - per_page_kb * held, s
+    assert offline_pages(guest) == {"held": held, "offline-held": held, "offline-all": held}
     s = unballoon(guest, held)
     assert s["host"]["held_pages"] == 0 and s["MemTotal"] == total, s
     if s["guest"] is not None:
         assert s["guest"]["pages_ballooned"] == 0, s
+    assert offline_pages(guest) == {"held": 0, "offline-held": 0, "offline-all": 0}
 
 
 def test_send_eagain_is_retried(guest):
@@ -185,6 +194,8 @@ def test_floor(guest, kernel):
     h = s["host"]
     assert 0 < h["held_pages"] < 400000 and h["balloon_got"] == h["held_pages"], h
     assert h["err_overlap"] == 0, h
+    held = h["held_pages"]
+    assert offline_pages(guest) == {"held": held, "offline-held": held, "offline-all": held}
     assert re.search(r"Balloon request will be partially fulfilled\. "
                      r"(Not enough memory|Balloon floor reached)", guest.dmesg())
     if kernel.stock != "5.10":
