@@ -174,7 +174,14 @@ struct hv_sim_msg {
 	u8 data[];
 };
 
-/* One range of guest pages the host holds as ballooned. */
+/* Page ranges, kept merged; the host's ballooned pages are one. */
+struct hv_sim_set {
+	struct rb_root root;
+	u64 pages;
+	u64 ranges;
+};
+
+/* One range of guest pages in a set. */
 struct hv_sim_range {
 	struct rb_node node;
 	u64 start;
@@ -223,9 +230,7 @@ struct hv_sim {
 	bool caps_accepted;
 
 	/* balloon */
-	struct rb_root held;
-	u64 held_pages;
-	u64 held_ranges;
+	struct hv_sim_set held;
 	bool balloon_pending;
 	u64 balloon_asked;		/* num_pages of the last request */
 	u64 balloon_got;		/* pages the guest gave for it so far */
@@ -290,10 +295,10 @@ static struct hv_sim_range *held_entry(struct rb_node *node)
 	return node ? rb_entry(node, struct hv_sim_range, node) : NULL;
 }
 
-/* The held range with the greatest start below end, or NULL. */
-static struct hv_sim_range *held_before(u64 end)
+/* The range of set with the greatest start below end, or NULL. */
+static struct hv_sim_range *held_before(struct hv_sim_set *set, u64 end)
 {
-	struct rb_node *node = sim.held.rb_node;
+	struct rb_node *node = set->root.rb_node;
 	struct hv_sim_range *best = NULL;
 
 	while (node) {
@@ -309,9 +314,9 @@ static struct hv_sim_range *held_before(u64 end)
 	return best;
 }
 
-static void held_link(struct hv_sim_range *new)
+static void held_link(struct hv_sim_set *set, struct hv_sim_range *new)
 {
-	struct rb_node **link = &sim.held.rb_node, *parent = NULL;
+	struct rb_node **link = &set->root.rb_node, *parent = NULL;
 
 	while (*link) {
 		parent = *link;
@@ -321,34 +326,34 @@ static void held_link(struct hv_sim_range *new)
 			link = &parent->rb_right;
 	}
 	rb_link_node(&new->node, parent, link);
-	rb_insert_color(&new->node, &sim.held);
-	sim.held_ranges++;
+	rb_insert_color(&new->node, &set->root);
+	set->ranges++;
 }
 
-static void held_unlink(struct hv_sim_range *r)
+static void held_unlink(struct hv_sim_set *set, struct hv_sim_range *r)
 {
-	rb_erase(&r->node, &sim.held);
-	sim.held_ranges--;
+	rb_erase(&r->node, &set->root);
+	set->ranges--;
 }
 
-/* Take [start, start + count) into the held set; -EEXIST if any page is held already. */
-static int held_add(u64 start, u64 count)
+/* Take [start, start + count) into set; -EEXIST if any page is held already. */
+static int held_add(struct hv_sim_set *set, u64 start, u64 count)
 {
 	struct hv_sim_range *prev, *next, *r;
 	u64 end = start + count;
 
 	if (!count)
 		return 0;
-	prev = held_before(end);
+	prev = held_before(set, end);
 	if (prev && prev->start + prev->count > start)
 		return -EEXIST;
 	/* prev ends at or before start; merge with it and with the next one if adjacent */
-	next = prev ? held_entry(rb_next(&prev->node)) : held_entry(rb_first(&sim.held));
+	next = prev ? held_entry(rb_next(&prev->node)) : held_entry(rb_first(&set->root));
 	if (prev && prev->start + prev->count == start) {
 		prev->count += count;
 		if (next && next->start == end) {
 			prev->count += next->count;
-			held_unlink(next);
+			held_unlink(set, next);
 			kfree(next);
 		}
 	} else if (next && next->start == end) {
@@ -360,16 +365,16 @@ static int held_add(u64 start, u64 count)
 			return -ENOMEM;
 		r->start = start;
 		r->count = count;
-		held_link(r);
+		held_link(set, r);
 	}
-	sim.held_pages += count;
+	set->pages += count;
 	return 0;
 }
 
 /* Give back up to count held pages from the lowest; fills *start, returns how many. */
-static u64 held_take(u64 count, u64 *start)
+static u64 held_take(struct hv_sim_set *set, u64 count, u64 *start)
 {
-	struct hv_sim_range *r = held_entry(rb_first(&sim.held));
+	struct hv_sim_range *r = held_entry(rb_first(&set->root));
 	u64 n;
 
 	if (!r)
@@ -379,20 +384,20 @@ static u64 held_take(u64 count, u64 *start)
 	r->start += n;
 	r->count -= n;
 	if (!r->count) {
-		held_unlink(r);
+		held_unlink(set, r);
 		kfree(r);
 	}
-	sim.held_pages -= n;
+	set->pages -= n;
 	return n;
 }
 
 /* Forget [start, start + count) wherever the host holds it; returns the pages forgotten. */
-static u64 held_remove(u64 start, u64 count)
+static u64 held_remove(struct hv_sim_set *set, u64 start, u64 count)
 {
 	u64 end = start + count, removed = 0;
 	struct hv_sim_range *r;
 
-	while ((r = held_before(end)) && r->start + r->count > start) {
+	while ((r = held_before(set, end)) && r->start + r->count > start) {
 		u64 r_end = r->start + r->count;
 		u64 lo = max(r->start, start), hi = min(r_end, end);
 
@@ -406,7 +411,7 @@ static u64 held_remove(u64 start, u64 count)
 			}
 			tail->start = hi;
 			tail->count = r_end - hi;
-			held_link(tail);
+			held_link(set, tail);
 			r->count = lo - r->start;
 		} else if (r->start < lo) {
 			r->count = lo - r->start;
@@ -414,23 +419,68 @@ static u64 held_remove(u64 start, u64 count)
 			r->count = r_end - hi;
 			r->start = hi;
 		} else {
-			held_unlink(r);
+			held_unlink(set, r);
 			kfree(r);
 		}
 	}
-	sim.held_pages -= removed;
+	set->pages -= removed;
 	return removed;
 }
 
-static void held_clear(void)
+static void held_clear(struct hv_sim_set *set)
 {
 	struct hv_sim_range *r, *tmp;
 
-	rbtree_postorder_for_each_entry_safe(r, tmp, &sim.held, node)
+	rbtree_postorder_for_each_entry_safe(r, tmp, &set->root, node)
 		kfree(r);
-	sim.held = RB_ROOT;
-	sim.held_pages = 0;
-	sim.held_ranges = 0;
+	set->root = RB_ROOT;
+	set->pages = 0;
+	set->ranges = 0;
+}
+
+static int st_check(bool ok, int line)
+{
+	if (!ok)
+		pr_err("hv_sim_vmbus: selftest failed at line %d\n", line);
+	return !ok;
+}
+
+/* The set's own checks, on a set of its own: duplicates, overlaps, merging, splitting. */
+static int hv_sim_selftest(void)
+{
+	struct hv_sim_set set = { .root = RB_ROOT };
+	u64 start = 0;
+	int bad = 0;
+
+	bad += st_check(!held_add(&set, 100, 10) && set.pages == 10 && set.ranges == 1,
+			__LINE__);
+	bad += st_check(held_add(&set, 100, 1) == -EEXIST, __LINE__);	/* duplicate */
+	bad += st_check(held_add(&set, 95, 6) == -EEXIST, __LINE__);	/* overlaps the start */
+	bad += st_check(held_add(&set, 109, 5) == -EEXIST, __LINE__);	/* overlaps the end */
+	bad += st_check(held_add(&set, 90, 200) == -EEXIST, __LINE__);	/* covers it */
+	bad += st_check(held_add(&set, 104, 2) == -EEXIST, __LINE__);	/* inside it */
+	bad += st_check(set.pages == 10 && set.ranges == 1, __LINE__);
+	bad += st_check(!held_add(&set, 110, 5) && set.ranges == 1, __LINE__);	/* after */
+	bad += st_check(!held_add(&set, 95, 5) && set.ranges == 1, __LINE__);	/* before */
+	bad += st_check(!held_add(&set, 200, 1) && !held_add(&set, 116, 1) &&
+			set.ranges == 3 && set.pages == 22, __LINE__);
+	/* Fills the gap at 115: three ranges become one. */
+	bad += st_check(!held_add(&set, 115, 1) && set.ranges == 2 && set.pages == 23,
+			__LINE__);
+	bad += st_check(held_add(&set, 116, 1) == -EEXIST, __LINE__);
+	/* Removing from the middle splits. */
+	bad += st_check(held_remove(&set, 100, 5) == 5 && set.ranges == 3 && set.pages == 18,
+			__LINE__);
+	bad += st_check(held_remove(&set, 100, 5) == 0, __LINE__);
+	bad += st_check(held_remove(&set, 0, 1000) == 18 && !set.ranges && !set.pages,
+			__LINE__);
+	bad += st_check(!held_add(&set, 10, 4) && held_take(&set, 3, &start) == 3 &&
+			start == 10, __LINE__);
+	bad += st_check(held_take(&set, 10, &start) == 1 && start == 13 && !set.ranges,
+			__LINE__);
+	bad += st_check(held_take(&set, 10, &start) == 0, __LINE__);
+	held_clear(&set);
+	return bad ? -EIO : 0;
 }
 
 /* ---- host to guest ------------------------------------------------------ */
@@ -573,7 +623,7 @@ static void guest_balloon_response(const struct dm_balloon_response *resp, u32 l
 		u64 start = dm_range_start(resp->range_array[i]);
 		u64 n = dm_range_count(resp->range_array[i]);
 
-		if (held_add(start, n))
+		if (held_add(&sim.held, start, n))
 			sim.err_overlap++;
 		else
 			sim.balloon_got += n;
@@ -837,7 +887,7 @@ static int host_balloon(u64 pages)
 static int host_unballoon(u64 pages, u64 per_msg, u64 per_range)
 {
 	struct dm_unballoon_request *msg;
-	u64 left = min(pages, sim.held_pages);
+	u64 left = min(pages, sim.held.pages);
 	int ret = 0;
 
 	if (!per_msg || per_msg > HV_SIM_UNBALLOON_MAX || !per_range ||
@@ -855,7 +905,7 @@ static int host_unballoon(u64 pages, u64 per_msg, u64 per_range)
 		while (left && n < per_msg) {
 			u64 start, got;
 
-			got = held_take(min(left, per_range), &start);
+			got = held_take(&sim.held, min(left, per_range), &start);
 			msg->range_array[n++] = dm_range(start, got);
 			left -= got;
 			sim.unballoon_pages += got;
@@ -882,7 +932,7 @@ static int host_unballoon_range(u64 start, u64 count)
 	header(&msg.req.hdr, DM_UNBALLOON_REQUEST, sizeof(msg), 0);
 	msg.req.range_count = 1;
 	msg.range = dm_range(start, count);
-	sim.unballoon_pages += held_remove(start, count);
+	sim.unballoon_pages += held_remove(&sim.held, start, count);
 	sim.unballoon_pending = true;
 	return host_queue(&msg, sizeof(msg), false);
 }
@@ -960,7 +1010,7 @@ struct hv_sim_cmd {
 enum {
 	CMD_BALLOON, CMD_UNBALLOON, CMD_UNBALLOON_RANGE, CMD_HOT_ADD,
 	CMD_HOT_ADD_REGION, CMD_INFO, CMD_RAW, CMD_REFUSE_VERSION,
-	CMD_ACCEPT_VERSION, CMD_CAPS, CMD_EAGAIN, CMD_RESET_STATUS,
+	CMD_ACCEPT_VERSION, CMD_CAPS, CMD_EAGAIN, CMD_RESET_STATUS, CMD_SELFTEST,
 };
 
 static const struct hv_sim_cmd hv_sim_cmds[] = {
@@ -976,6 +1026,7 @@ static const struct hv_sim_cmd hv_sim_cmds[] = {
 	[CMD_CAPS] = { "caps", 1, 1, false },
 	[CMD_EAGAIN] = { "eagain", 1, 1, false },
 	[CMD_RESET_STATUS] = { "reset_status", 0, 0, false },
+	[CMD_SELFTEST] = { "selftest", 0, 0, false },
 };
 
 #define HV_SIM_MAX_ARGS 4
@@ -1016,6 +1067,8 @@ static int hv_sim_command(int cmd, const u64 *arg, int nargs)
 	case CMD_RESET_STATUS:
 		memset(&sim.status, 0, sizeof(sim.status));
 		return 0;
+	case CMD_SELFTEST:
+		return hv_sim_selftest();
 	}
 	return -EINVAL;
 }
@@ -1097,8 +1150,8 @@ static int state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "caps_min_page_cnt: %llu\n", sim.caps_min_page_cnt);
 	seq_printf(f, "caps_max_page_number: 0x%llx\n", sim.caps_max_page_number);
 	seq_printf(f, "caps_accepted: %d\n", sim.caps_accepted);
-	seq_printf(f, "held_pages: %llu\n", sim.held_pages);
-	seq_printf(f, "held_ranges: %llu\n", sim.held_ranges);
+	seq_printf(f, "held_pages: %llu\n", sim.held.pages);
+	seq_printf(f, "held_ranges: %llu\n", sim.held.ranges);
 	seq_printf(f, "balloon_pending: %d\n", sim.balloon_pending);
 	seq_printf(f, "balloon_asked: %llu\n", sim.balloon_asked);
 	seq_printf(f, "balloon_got: %llu\n", sim.balloon_got);
@@ -1155,13 +1208,13 @@ static int ranges_show(struct seq_file *f, void *unused)
 
 	/* Format under the lock into a buffer, then print with no lock held. */
 	spin_lock_irqsave(&sim.lock, flags);
-	size = (sim.held_ranges + 1) * 40;
+	size = (sim.held.ranges + 1) * 40;
 	spin_unlock_irqrestore(&sim.lock, flags);
 	buf = kvmalloc(size, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	spin_lock_irqsave(&sim.lock, flags);
-	for (n = rb_first(&sim.held); n && len + 40 <= size; n = rb_next(n)) {
+	for (n = rb_first(&sim.held.root); n && len + 40 <= size; n = rb_next(n)) {
 		r = held_entry(n);
 		len += scnprintf(buf + len, size - len, "0x%llx 0x%llx\n", r->start, r->count);
 	}
@@ -1182,7 +1235,7 @@ static int __init hv_sim_init(void)
 
 	spin_lock_init(&sim.lock);
 	INIT_LIST_HEAD(&sim.queue);
-	sim.held = RB_ROOT;
+	sim.held.root = RB_ROOT;
 	sim.refuse_caps = refuse_caps;
 	for (i = 0; i < nr_refuse_versions; i++) {
 		ret = set_refused(refuse_versions[i], true);
@@ -1222,7 +1275,7 @@ static void __exit hv_sim_exit(void)
 		hv_sim_close(sim.chan);
 	tasklet_kill(&sim.chan->callback_event);
 	queue_clear();
-	held_clear();
+	held_clear(&sim.held);
 	put_device(&sim.hdev.device);
 	kfree(sim.chan);
 }
