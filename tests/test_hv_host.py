@@ -3,7 +3,9 @@
 One guest per kernel (tests/hv_guest.py) loads hv_sim_vmbus.ko, built for
 its ABI with CRCs that match Debian's hv_vmbus (harness/hv_host.py), and
 then the kernel's own hv_balloon.ko. The in-tree module has no exit, so it
-is loaded once per boot, with the host refusing 2.0 and 1.0: the
+is loaded once per boot; its probe is made to fail twice (every version
+refused, then the capabilities), and the simulated bus probes it again, as
+a sysfs bind would. The third time the host refuses 2.0 and 1.0: the
 negotiation falls back through every version, and the rest runs on 0.3,
 which changes nothing else in the driver. The tests run in order on that
 guest. Every wait polls both sides until they agree, with a deadline that
@@ -16,7 +18,8 @@ there, not skipped).
 
 Known differences of the in-tree driver, asserted as such:
 - 5.10 has no hv-balloon debugfs file and does not take ballooned pages out
-  of MemTotal;
+  of MemTotal; a failed probe leaves its memory notifier registered, so it
+  is not probed again (NO_REPROBE) and the failed probes go untested there;
 - an unballoon request's ranges are not validated (so no bad ranges are
   sent to it here: it would free pages it does not own).
 """
@@ -41,6 +44,10 @@ PRESSURE_REPORT_DELAY = 3
 # Caps the in-tree driver reports: balloon, hot_add, alignment 7 (128 MiB blocks).
 CAPS = 0x1f
 RING = 20480  # 16 KiB of data plus the 4 KiB header, both directions
+# 5.10's probe returns on a failed negotiation without unregistering its
+# memory notifier (later kernels do): probing it again registers the
+# notifier twice, a WARN in notifier_chain_register. So 5.10 is probed once.
+NO_REPROBE = ("5.10",)
 RANGES_PER_MESSAGE = 510  # (4096 - 16) / 8
 MAX_RANGE_PAGES = 2**24 - 1  # a range's 24-bit page count
 
@@ -51,9 +58,25 @@ def hv(boot, kernel):
         sim_ko = build_hv_sim(kernel)
     vm = boot_hv(boot, kernel, sim_ko, in_tree_balloon(kernel),
                  build_static(REPO / "tests" / "guest" / "hv-offline.c"))
-    if vm.run("test -e /sys/module/hv_balloon")[0] != 0:
+    if vm.run("test -e /sys/module/hv_balloon")[0] != 0 and kernel.stock in NO_REPROBE:
         load(vm, IN_TREE_KO, refuse_versions=REFUSED,
              pressure_report_delay=PRESSURE_REPORT_DELAY)
+        vm.failed_probes = {}
+        vm.loaded_ns = host(vm)["now_ns"]
+    elif vm.run("test -e /sys/module/hv_balloon")[0] != 0:
+        # Every version refused: the probe fails. Then 0.3 accepted but the
+        # caps refused: it fails again. Then the caps accepted: bound, on 0.3.
+        # The in-tree module loads once; the simulated bus probes it again.
+        load(vm, IN_TREE_KO, refuse_versions=REFUSED + (WIN7,),
+             pressure_report_delay=PRESSURE_REPORT_DELAY)
+        vm.failed_probes = {"versions refused": host(vm)}
+        ask(vm, f"accept_version {WIN7:#x}")
+        ask(vm, "caps refuse")
+        rc, out = request(vm, "reprobe")
+        assert rc != 0, out
+        vm.failed_probes["caps refused"] = host(vm)
+        ask(vm, "caps accept")
+        ask(vm, "reprobe")
         vm.loaded_ns = host(vm)["now_ns"]
     return vm
 
@@ -76,6 +99,21 @@ def memtotal(vm) -> int:
     return meminfo(vm)["MemTotal"]
 
 
+@pytest.mark.only_kernels("6.1", "6.12", "6.1-debug")
+def test_probe_fails_when_the_host_refuses(hv):
+    """All versions refused: -EPROTO after 0.3; caps refused: -EPROTO after the caps."""
+    eproto = -71
+    h = hv.failed_probes["versions refused"]
+    assert h["version_requests"] == "0x20000/0 0x10000/0 0x3/1", h
+    assert h["version"] == 0 and h["probe_result"] == eproto and h["bound"] == 0, h
+    assert h["rx_caps_report"] == 0 and h["open"] == 0, h
+    h = hv.failed_probes["caps refused"]
+    assert h["version_requests"] == "0x20000/0 0x10000/0 0x3/1" and h["version"] == WIN7, h
+    assert h["caps"] == CAPS and h["caps_accepted"] == 0, h
+    assert h["probe_result"] == eproto and h["bound"] == 0 and h["open"] == 0, h
+    assert "hv_balloon: Capabilities not accepted by host" in hv.dmesg()
+
+
 def test_negotiation_falls_back_to_0_3(hv, kernel):
     h = host(hv)
     # 2.0 and 1.0 refused, 0.3 accepted; only the last one says so.
@@ -84,11 +122,15 @@ def test_negotiation_falls_back_to_0_3(hv, kernel):
     assert h["caps"] == CAPS and h["caps_accepted"] == 1, h
     assert h["caps_min_page_cnt"] == 0 and h["caps_max_page_number"] == 2**64 - 1, h
     assert h["driver"] == "hv_balloon" and h["probe_result"] == 0 and h["open"] == 1, h
+    probes = 1 + len(hv.failed_probes)
+    assert h["bound"] == 1 and h["probes"] == probes, h
     assert h["send_ring_size"] == h["recv_ring_size"] == RING, h
     # 6.1 sets max_pkt_size (the VMBus header fix); 5.10's channel has none.
     assert h["max_pkt_size"] == (0 if kernel.stock == "5.10" else 8192), h
-    assert h["rx_version_request"] == 3 and h["tx_version_response"] == 3, h
-    assert h["rx_caps_report"] == 1 and h["tx_caps_response"] == 1, h
+    # Each probe sent three version requests; all but the first sent caps
+    # (on 5.10 there is just the one).
+    assert h["rx_version_request"] == h["tx_version_response"] == 3 * probes, h
+    assert h["rx_caps_report"] == h["tx_caps_response"] == max(1, probes - 1), h
     assert "hv_balloon: Using Dynamic Memory protocol version 0.3" in hv.dmesg()
     guest = hv_balloon(hv)
     if kernel.stock == "5.10":

@@ -203,8 +203,11 @@ struct hv_sim {
 	struct hv_device hdev;
 	struct vmbus_channel *chan;
 	struct hv_driver *drv;
+	const struct hv_vmbus_device_id *id;	/* the entry of drv's table that matched */
 	int probe_result;
+	u32 probes;
 	bool probed;
+	bool probing;
 	bool open;
 	void (*callback)(void *context);
 	void *context;
@@ -709,11 +712,40 @@ static void guest_message(const void *buf, u32 len)
 
 /* ---- the vmbus functions ------------------------------------------------ */
 
+/* Probe the bound driver; a probe starts the host's negotiation record afresh. */
+static int hv_sim_probe(void)
+{
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&sim.lock, flags);
+	if (!sim.drv || sim.probed || sim.probing) {
+		ret = sim.drv ? -EBUSY : -ENODEV;
+		spin_unlock_irqrestore(&sim.lock, flags);
+		return ret;
+	}
+	sim.probing = true;
+	sim.probes++;
+	sim.nr_version_log = 0;
+	sim.version = 0;
+	sim.caps = 0;
+	sim.caps_accepted = false;
+	spin_unlock_irqrestore(&sim.lock, flags);
+
+	ret = sim.drv->probe(&sim.hdev, sim.id);
+	spin_lock_irqsave(&sim.lock, flags);
+	sim.probing = false;
+	sim.probe_result = ret;
+	sim.probed = !ret;
+	spin_unlock_irqrestore(&sim.lock, flags);
+	pr_info("hv_sim_vmbus: probe of %s returned %d\n", sim.drv->name, ret);
+	return ret;
+}
+
 int hv_sim_driver_register(struct hv_driver *drv)
 {
 	const struct hv_vmbus_device_id *id;
 	unsigned long flags;
-	int ret;
 
 	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++)
 		if (guid_equal(&id->guid, &hv_sim_dm_guid))
@@ -725,16 +757,10 @@ int hv_sim_driver_register(struct hv_driver *drv)
 		return 0;
 	}
 	sim.drv = drv;
+	sim.id = id;
 	spin_unlock_irqrestore(&sim.lock, flags);
-
-	ret = drv->probe(&sim.hdev, id);
-	spin_lock_irqsave(&sim.lock, flags);
-	sim.probe_result = ret;
-	sim.probed = !ret;
-	if (ret)
-		sim.drv = NULL;
-	spin_unlock_irqrestore(&sim.lock, flags);
-	pr_info("hv_sim_vmbus: probe of %s returned %d\n", drv->name, ret);
+	/* As a bus: a failed probe leaves the driver registered, unbound. */
+	hv_sim_probe();
 	return 0;
 }
 
@@ -746,6 +772,7 @@ void hv_sim_driver_unregister(struct hv_driver *drv)
 		drv->remove(&sim.hdev);
 	sim.probed = false;
 	sim.drv = NULL;
+	sim.id = NULL;
 }
 
 int hv_sim_open(struct vmbus_channel *chan, u32 send_size, u32 recv_size,
@@ -1011,6 +1038,7 @@ enum {
 	CMD_BALLOON, CMD_UNBALLOON, CMD_UNBALLOON_RANGE, CMD_HOT_ADD,
 	CMD_HOT_ADD_REGION, CMD_INFO, CMD_RAW, CMD_REFUSE_VERSION,
 	CMD_ACCEPT_VERSION, CMD_CAPS, CMD_EAGAIN, CMD_RESET_STATUS, CMD_SELFTEST,
+	CMD_REPROBE,
 };
 
 static const struct hv_sim_cmd hv_sim_cmds[] = {
@@ -1027,6 +1055,7 @@ static const struct hv_sim_cmd hv_sim_cmds[] = {
 	[CMD_EAGAIN] = { "eagain", 1, 1, false },
 	[CMD_RESET_STATUS] = { "reset_status", 0, 0, false },
 	[CMD_SELFTEST] = { "selftest", 0, 0, false },
+	[CMD_REPROBE] = { "reprobe", 0, 0, false },
 };
 
 #define HV_SIM_MAX_ARGS 4
@@ -1109,6 +1138,11 @@ static ssize_t request_write(struct file *file, const char __user *ubuf,
 	if (nargs < hv_sim_cmds[cmd].min_args || nargs > hv_sim_cmds[cmd].max_args)
 		return -EINVAL;
 
+	/* A probe sleeps (the driver waits for the host): no lock held here. */
+	if (cmd == CMD_REPROBE) {
+		ret = hv_sim_probe();
+		return ret ? ret : count;
+	}
 	spin_lock_irqsave(&sim.lock, flags);
 	if (hv_sim_cmds[cmd].needs_open && !sim.open)
 		ret = -ENOTCONN;
@@ -1134,7 +1168,9 @@ static int state_show(struct seq_file *f, void *unused)
 
 	spin_lock_irqsave(&sim.lock, flags);
 	seq_printf(f, "driver: %s\n", sim.drv ? sim.drv->name : "-");
+	seq_printf(f, "probes: %u\n", sim.probes);
 	seq_printf(f, "probe_result: %d\n", sim.probe_result);
+	seq_printf(f, "bound: %d\n", sim.probed);
 	seq_printf(f, "open: %d\n", sim.open);
 	seq_printf(f, "send_ring_size: %u\n", sim.send_ring_size);
 	seq_printf(f, "recv_ring_size: %u\n", sim.recv_ring_size);
