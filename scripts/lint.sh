@@ -17,7 +17,8 @@ failed=0
 
 kernel_c_files() {
 	git -C "$top" ls-files --cached --others --exclude-standard \
-		'src/*.c' 'src/*.h' 'tests/modules/*.c' 'tests/modules/*.h'
+		'src/*.c' 'src/*.h' 'tests/modules/*.c' 'tests/modules/*.h' \
+		'tests/hv_host/*.c' 'tests/hv_host/*.h'
 }
 
 fetch_checkpatch() {
