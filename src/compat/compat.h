@@ -19,6 +19,7 @@
 /* Newer kernel APIs, in the shape module code uses, on every kernel. */
 #include "vmstat.h"	/* before balloon_pages.h, which counts pages with it */
 #include "balloon_pages.h"
+#include "hotplug.h"
 #include "page_reporting.h"
 #include "readdir.h"
 #include "shrinker.h"
