@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Balloon up and down. Every ballooned 4 KiB page is PageOffline, has our
+ * cookie in page->private and sits on hvb.pages by page->lru; it is taken
+ * out of the managed page count (MemTotal) on every kernel, 5.10
+ * included, and counted in NR_BALLOON_PAGES where the kernel has it.
+ * A range the host gives back is freed page by page, and only pages that
+ * carry our cookie: others are counted, logged and left alone.
+ *
+ * Only the ordered workqueue touches the list, and remove or module exit
+ * after the workqueue is drained, so the list needs no lock.
+ */
+#include <linux/delay.h>
+#include <linux/gfp.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mm.h>
+#include <linux/page-flags.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include "hvb.h"
+
+/* The mark of a page we hold: no one else stores our address there. */
+#define HVB_COOKIE	((unsigned long)&hvb_dev)
+
+#define HVB_BALLOON_GFP	(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN)
+
+/* How long a full ring is retried, 20 ms apart, as in-tree. */
+#define HVB_SEND_TRIES	250
+
+static void hvb_take_pages(struct hvb *b, struct page *page, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		bext_page_set_offline(page + i, true);
+		set_page_private(page + i, HVB_COOKIE);
+		list_add(&page[i].lru, &b->pages);
+	}
+	adjust_managed_page_count(page, -(long)nr);
+	bext_count_balloon_pages(page, nr);
+	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned + nr);
+}
+
+static void hvb_give_page(struct hvb *b, struct page *page)
+{
+	list_del(&page->lru);
+	set_page_private(page, 0);
+	bext_page_set_offline(page, false);
+	adjust_managed_page_count(page, 1);
+	bext_count_balloon_pages(page, -1);
+	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned - 1);
+	__free_page(page);
+}
+
+/* Give back @pfn if we hold it; false if we do not. */
+static bool hvb_give_pfn(struct hvb *b, unsigned long pfn)
+{
+	struct page *page = pfn_to_online_page(pfn);
+
+	if (!page || !PageOffline(page) || page_private(page) != HVB_COOKIE)
+		return false;
+	hvb_give_page(b, page);
+	return true;
+}
+
+/*
+ * Send a message the workqueue built, retrying a full ring with a new
+ * transaction id; the status report goes out meanwhile, as in-tree.
+ */
+int hvb_send_retry(struct hvb *b, struct hvb_hdr *hdr)
+{
+	unsigned int tries = 0;
+	int ret;
+
+	for (;;) {
+		hvb_hdr_init(hdr, hdr->type, hdr->size);
+		ret = hvb_send(b, hdr);
+		if (ret != -EAGAIN || ++tries >= HVB_SEND_TRIES || !READ_ONCE(b->connected))
+			return ret;
+		hvb_post_status(b);
+		msleep(20);
+	}
+}
+
+/*
+ * Fill @resp with up to @want pages in ranges of @unit pages (512 or 1).
+ * Returns the pages taken; *@failed says an allocation failed.
+ */
+static unsigned long hvb_fill(struct hvb *b, struct hvb_balloon_resp *resp,
+			      unsigned long want, unsigned int unit, bool *failed)
+{
+	unsigned int order = unit == HVB_2M_PAGES ? HVB_2M_ORDER : 0;
+	unsigned long got = 0;
+	unsigned int n = 0;
+	struct page *page;
+
+	*failed = false;
+	while (n < HVB_RESP_MAX_RANGES && want - got >= unit) {
+		page = alloc_pages(HVB_BALLOON_GFP, order);
+		if (!page) {
+			*failed = true;
+			break;
+		}
+		if (order)
+			split_page(page, order);
+		hvb_take_pages(b, page, unit);
+		resp->ranges[n++] = hvb_range_make(page_to_pfn(page), unit);
+		got += unit;
+	}
+	resp->flags = n << 1;
+	return got;
+}
+
+/* The host never saw @resp: give its pages back. */
+static void hvb_unfill(struct hvb *b, struct hvb_balloon_resp *resp)
+{
+	unsigned int i, n = resp->flags >> 1;
+	u64 pfn, end;
+
+	for (i = 0; i < n; i++) {
+		pfn = HVB_RANGE_START(resp->ranges[i]);
+		end = pfn + HVB_RANGE_COUNT(resp->ranges[i]);
+		for (; pfn < end; pfn++)
+			hvb_give_pfn(b, pfn);
+	}
+}
+
+/* The floor, and what is free: how much of @want may be taken. */
+static unsigned long hvb_clamp(unsigned long want)
+{
+	unsigned long avail = si_mem_available();
+	unsigned long floor = hvb_floor();
+
+	if (avail >= want && avail - want >= floor)
+		return want;
+	pr_info("Balloon request will be partially fulfilled. %s\n",
+		avail < want ? "Not enough memory." : "Balloon floor reached.");
+	return avail > floor ? avail - floor : 0;
+}
+
+/**
+ * hvb_balloon_up_work() - answer the host's balloon request
+ * @work: &hvb.up_work
+ *
+ * Allocates 2 MiB blocks (split into 4 KiB pages) while they come and
+ * while at least 512 pages are wanted, then 4 KiB pages, one message of
+ * up to HVB_RESP_MAX_RANGES ranges at a time, all but the last with
+ * more_pages set. Whatever happens, the state returns to Initialized.
+ */
+void hvb_balloon_up_work(struct work_struct *work)
+{
+	struct hvb *b = container_of(work, struct hvb, up_work);
+	struct hvb_balloon_resp *resp = (void *)b->send_buf;
+	unsigned int unit = HVB_2M_PAGES;
+	unsigned long want, got;
+	bool failed, last;
+	u32 requested;
+	int ret;
+
+	spin_lock_bh(&b->req_lock);
+	requested = b->up_pages;
+	if (!b->up_pending) {
+		spin_unlock_bh(&b->req_lock);
+		return;
+	}
+	b->up_pending = false;
+	spin_unlock_bh(&b->req_lock);
+
+	WRITE_ONCE(b->state, HVB_BALLOON_UP);
+	want = hvb_clamp(requested);
+	while (READ_ONCE(b->connected)) {
+		memset(resp, 0, sizeof(*resp));
+		got = hvb_fill(b, resp, want, unit, &failed);
+		want -= got;
+		if (!got && unit == HVB_2M_PAGES) {
+			unit = 1;
+			continue;
+		}
+		if (unit == HVB_2M_PAGES && (failed || want < HVB_2M_PAGES))
+			unit = 1;
+		last = !got || !want;
+		if (!last)
+			resp->flags |= 1;	/* more_pages */
+		resp->hdr.type = HVB_MSG_BALLOON_RESPONSE;
+		resp->hdr.size = sizeof(*resp) + (resp->flags >> 1) * sizeof(struct hvb_range);
+		hvb_post_status(b);
+		ret = hvb_send_retry(b, &resp->hdr);
+		if (ret) {
+			pr_err("sending a balloon response failed (%d): its %lu pages are back\n",
+			       ret, got);
+			hvb_unfill(b, resp);
+			hvb_report(b, BALLOON_CORE_HOST);
+			break;
+		}
+		hvb_report(b, BALLOON_CORE_HOST);
+		hvb_post_status(b);
+		if (last)
+			break;
+		cond_resched();
+	}
+	WRITE_ONCE(b->state, HVB_INITIALIZED);
+}
+
+/* Free one range's pages; returns how many we did not hold. */
+static unsigned long hvb_free_range(struct hvb *b, struct hvb_range r)
+{
+	u64 pfn = HVB_RANGE_START(r), end = pfn + HVB_RANGE_COUNT(r);
+	unsigned long bad = 0;
+
+	for (; pfn < end; pfn++) {
+		if (!hvb_give_pfn(b, pfn))
+			bad++;
+		if (!(pfn & 511))
+			cond_resched();
+	}
+	if (bad)
+		pr_warn_ratelimited("unballoon range %#llx+%llu: %lu pages we do not hold, ignored\n",
+				    HVB_RANGE_START(r), HVB_RANGE_COUNT(r), bad);
+	return bad;
+}
+
+static void hvb_balloon_down_one(struct hvb *b, struct hvb_pending_msg *m)
+{
+	struct hvb_unballoon_req *req = (void *)m->data;
+	struct hvb_unballoon_resp resp;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < req->range_count; i++)
+		hvb_free_range(b, req->ranges[i]);
+	hvb_report(b, BALLOON_CORE_HOST);
+	if (req->flags & 1)	/* more_pages: answer after the last part */
+		return;
+	memset(&resp, 0, sizeof(resp));
+	resp.hdr.type = HVB_MSG_UNBALLOON_RESPONSE;
+	resp.hdr.size = sizeof(resp);
+	ret = hvb_send_retry(b, &resp.hdr);
+	if (ret)
+		pr_err("sending the unballoon response failed: %d\n", ret);
+	hvb_post_status(b);
+}
+
+/**
+ * hvb_balloon_down_work() - give back what the host's unballoon requests name
+ * @work: &hvb.down_work
+ *
+ * Every range is checked against the pages we hold; the response goes
+ * out after the request without more_pages, as in-tree.
+ */
+void hvb_balloon_down_work(struct work_struct *work)
+{
+	struct hvb *b = container_of(work, struct hvb, down_work);
+	struct hvb_pending_msg *m;
+
+	for (;;) {
+		spin_lock_bh(&b->req_lock);
+		m = list_first_entry_or_null(&b->down_msgs, struct hvb_pending_msg, list);
+		if (m) {
+			list_del(&m->list);
+			b->nr_down_msgs--;
+		}
+		spin_unlock_bh(&b->req_lock);
+		if (!m)
+			break;
+		WRITE_ONCE(b->state, HVB_BALLOON_DOWN);
+		if (READ_ONCE(b->connected))
+			hvb_balloon_down_one(b, m);
+		kfree(m);
+	}
+	WRITE_ONCE(b->state, HVB_INITIALIZED);
+}
+
+/**
+ * hvb_give_back_all() - free every ballooned page and fix the accounting
+ * @b: the device, with the workqueue drained
+ * @why: the reason balloon_core is given
+ *
+ * The host is not told: the protocol has no guest-initiated give-back.
+ */
+void hvb_give_back_all(struct hvb *b, enum balloon_core_reason why)
+{
+	struct page *page, *next;
+	unsigned long n = 0;
+
+	list_for_each_entry_safe(page, next, &b->pages, lru) {
+		hvb_give_page(b, page);
+		if (!(++n & 511))
+			cond_resched();
+	}
+	if (n)
+		pr_info("gave back %lu ballooned pages\n", n);
+	hvb_report(b, why);
+}
