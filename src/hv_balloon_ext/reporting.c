@@ -21,6 +21,8 @@
 #include <linux/percpu.h>
 #include <asm/mshyperv.h>
 
+#include "../compat/hyperv.h"
+
 #define HVB_REPORT_ORDER	9
 #define HVB_REPORT_BYTES	(HV_HYP_PAGE_SIZE << HVB_REPORT_ORDER)
 /* Failed hypercalls after which reporting is switched off (6.12's 2). */
@@ -58,8 +60,7 @@ static int hvb_pr_report(struct page_reporting_dev_info *pr, struct scatterlist 
 		local_irq_restore(flags);
 		return -ENOSPC;
 	}
-	memset(hint, 0, sizeof(*hint));
-	hint->type = HV_EXT_MEMORY_HEAT_HINT_TYPE_COLD_DISCARD;
+	bext_hv_hint_cold_discard(hint);
 	for_each_sg(sgl, sg, nents, i) {
 		union hv_gpa_page_range *r = &hint->ranges[i];
 
