@@ -134,7 +134,7 @@ static void hvb_add_backed(struct hvb_has *has, unsigned long start, unsigned lo
 		list_add(&spare->list, &has->backed);
 }
 
-/* Nothing at or above added_end is backed: after a failed add. */
+/* Nothing at or above added_end is backed: after adding what could be. */
 static void hvb_trim_backed(struct hvb_has *has)
 {
 	struct hvb_backed *r, *next;
@@ -345,6 +345,8 @@ static unsigned long hvb_hot_add(struct hvb *b, unsigned long pg_start, unsigned
 	hvb_back_added(has, pg_start, end);
 	hvb_add_blocks(b, has, end);
 	spin_lock(&hvb_ha_lock);
+	/* What was not added is not covered: the host takes it as unusable. */
+	hvb_trim_backed(has);
 	done = has->added_end > pg_start ? min(end, has->added_end) - pg_start : 0;
 	spin_unlock(&hvb_ha_lock);
 	return done;
@@ -361,7 +363,8 @@ static unsigned long hvb_unbacked(void)
 	list_for_each_entry(has, &hvb_regions, list) {
 		n += has->added_end - has->start;
 		list_for_each_entry(r, &has->backed, list)
-			n -= min(r->end, has->added_end) - r->start;
+			if (r->start < has->added_end)
+				n -= min(r->end, has->added_end) - r->start;
 	}
 	spin_unlock(&hvb_ha_lock);
 	return n;
