@@ -44,3 +44,13 @@ void hvb_report(struct hvb *b, enum balloon_core_reason why)
 	balloon_core_report(b->source, hvb_inflated_kb(b), 0, why);
 	spin_unlock_irqrestore(&hvb_report_lock, flags);
 }
+
+/*
+ * What the host wants held, in pages: the protocol sends changes, not
+ * targets, so this is what we held plus (or minus) the request.
+ */
+void hvb_set_target(struct hvb *b, unsigned long pages)
+{
+	if (b->source)
+		balloon_core_set_target(b->source, (long)pages << (PAGE_SHIFT - 10));
+}

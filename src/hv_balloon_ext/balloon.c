@@ -168,6 +168,7 @@ void hvb_balloon_up_work(struct work_struct *work)
 	spin_unlock_bh(&b->req_lock);
 
 	WRITE_ONCE(b->state, HVB_BALLOON_UP);
+	hvb_set_target(b, b->nr_ballooned + requested);
 	want = hvb_clamp(requested);
 	while (READ_ONCE(b->connected)) {
 		memset(resp, 0, sizeof(*resp));
@@ -232,6 +233,7 @@ static void hvb_balloon_down_one(struct hvb *b, struct hvb_pending_msg *m)
 	hvb_report(b, BALLOON_CORE_HOST);
 	if (req->flags & 1)	/* more_pages: answer after the last part */
 		return;
+	hvb_set_target(b, b->nr_ballooned);
 	memset(&resp, 0, sizeof(resp));
 	resp.hdr.type = HVB_MSG_UNBALLOON_RESPONSE;
 	resp.hdr.size = sizeof(resp);
@@ -290,5 +292,6 @@ void hvb_give_back_all(struct hvb *b, enum balloon_core_reason why)
 	}
 	if (n)
 		pr_info("gave back %lu ballooned pages\n", n);
+	hvb_set_target(b, 0);
 	hvb_report(b, why);
 }

@@ -23,17 +23,25 @@ void hvb_driver_unregister(struct hv_driver *drv)
 
 int hvb_channel_open(struct hvb *b)
 {
+	int ret;
+
 #ifdef BEXT_HAVE_VMBUS_MAX_PKT_SIZE
 	/* The largest packet vmbus hands us: the receive buffer's size. */
 	b->hdev->channel->max_pkt_size = HVB_RECV_BUF;
 #endif
-	return vmbus_open(b->hdev->channel, HVB_RING_SIZE, HVB_RING_SIZE, NULL, 0,
-			  hvb_on_channel, b);
+	ret = vmbus_open(b->hdev->channel, HVB_RING_SIZE, HVB_RING_SIZE, NULL, 0,
+			 hvb_on_channel, b);
+	b->open = !ret;
+	return ret;
 }
 
+/* Close the channel if it is open (a failed resume left it closed). */
 void hvb_channel_close(struct hvb *b)
 {
+	if (!b->open)
+		return;
 	vmbus_close(b->hdev->channel);
+	b->open = false;
 }
 
 /*

@@ -215,6 +215,7 @@ struct hvb {
 	u8 *send_buf;		/* the workqueue's balloon responses */
 
 	enum hvb_state state;
+	bool open;		/* the channel is open */
 	bool connected;		/* negotiation done, channel open */
 	bool hibernation;	/* S4 allowed: requests are ignored */
 	bool do_hot_add;
@@ -305,6 +306,7 @@ int hvb_source_register(struct hvb *b);
 void hvb_source_unregister(struct hvb *b);
 long hvb_inflated_kb(struct hvb *b);
 void hvb_report(struct hvb *b, enum balloon_core_reason why);
+void hvb_set_target(struct hvb *b, unsigned long pages);
 
 /* debugfs.c */
 void hvb_debugfs_init(struct hvb *b);
