@@ -123,6 +123,7 @@ static void hvb_unfill(struct hvb *b, struct hvb_balloon_resp *resp)
 		end = pfn + HVB_RANGE_COUNT(resp->ranges[i]);
 		for (; pfn < end; pfn++)
 			hvb_give_pfn(b, pfn);
+		cond_resched();
 	}
 }
 

@@ -224,21 +224,28 @@ static struct notifier_block hvb_memory_nb = {
 /*
  * Back the pages of [start, end) that were added before: free those in
  * online blocks (the callback frees the others when they come online).
+ * The lock is dropped every 512 pages, to reschedule.
  */
 static void hvb_back_added(struct hvb_has *has, unsigned long start, unsigned long end)
 {
-	unsigned long pfn, stop;
+	unsigned long pfn = start, stop, limit;
 	struct page *page;
 
-	spin_lock(&hvb_ha_lock);
-	stop = min(end, has->added_end);
-	for (pfn = start; pfn < stop; pfn++) {
-		page = pfn_to_online_page(pfn);
-		/* Not ours to free: ballooned pages (with our cookie). */
-		if (page && PageOffline(page) && !page_private(page))
-			hvb_online_one(page);
+	for (;;) {
+		spin_lock(&hvb_ha_lock);
+		limit = min(end, has->added_end);
+		stop = min(limit, ALIGN(pfn + 1, 512));
+		for (; pfn < stop; pfn++) {
+			page = pfn_to_online_page(pfn);
+			/* Not ours to free: ballooned pages (with our cookie). */
+			if (page && PageOffline(page) && !page_private(page))
+				hvb_online_one(page);
+		}
+		spin_unlock(&hvb_ha_lock);
+		if (pfn >= limit)
+			break;
+		cond_resched();
 	}
-	spin_unlock(&hvb_ha_lock);
 }
 
 /* Add memory block by block until @end is covered. */
