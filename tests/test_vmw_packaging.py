@@ -185,16 +185,26 @@ def dkms_modules(tmp_path: Path, config: str | None, arch: str) -> list[str]:
     return lines[0].split()
 
 
-@pytest.mark.parametrize("config, arch, vmw", [
-    ("CONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_X86=y\n", "x86_64", True),
-    ("CONFIG_X86_32=y\nCONFIG_X86=y\n", "i686", True),
-    ("CONFIG_ARM64=y\n", "aarch64", False),
-    ("CONFIG_ARM64=y\n", "x86_64", False),  # the kernel's configuration decides
-    (None, "x86_64", True),  # no .config: the architecture decides
-    (None, "aarch64", False),
+HV = "CONFIG_HYPERV=m\nCONFIG_MEMORY_HOTPLUG=y\n"
+
+
+@pytest.mark.parametrize("config, arch, vmw, hv", [
+    ("CONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_X86=y\n" + HV, "x86_64", True, True),
+    ("CONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_X86=y\nCONFIG_HYPERV=y\n", "x86_64", True, False),
+    ("CONFIG_X86=y\nCONFIG_MEMORY_HOTPLUG=y\n", "x86_64", True, False),  # no Hyper-V
+    ("CONFIG_X86_32=y\nCONFIG_X86=y\n", "i686", True, False),
+    ("CONFIG_ARM64=y\n" + HV, "aarch64", False, False),
+    ("CONFIG_ARM64=y\n", "x86_64", False, False),  # the kernel's configuration decides
+    (None, "x86_64", True, True),  # no .config: the architecture decides
+    (None, "i686", True, True),
+    (None, "aarch64", False, False),
 ])
-def test_dkms_conf_lists_vmw_only_on_x86(config, arch, vmw, tmp_path):
-    expected = ["balloon_core", "virtio_balloon_ext"] + (["vmw_balloon_ext"] if vmw else [])
+def test_dkms_conf_lists_vmw_and_hv_only_where_kbuild_builds_them(config, arch, vmw, hv,
+                                                                  tmp_path):
+    """vmw_balloon_ext needs CONFIG_X86; hv_balloon_ext also CONFIG_HYPERV and
+    CONFIG_MEMORY_HOTPLUG, as the Kbuild file says."""
+    expected = (["balloon_core", "virtio_balloon_ext"] + (["vmw_balloon_ext"] if vmw else [])
+                + (["hv_balloon_ext"] if hv else []))
     assert dkms_modules(tmp_path, config, arch) == expected
 
 
