@@ -129,6 +129,20 @@ def wait_settled(vm, what: str) -> dict:
     return wait_until(vm, settled, what)
 
 
+def empty_around(vm):
+    """For a fixture: `vm` with nothing ballooned and no request open, before
+    the test and, once everything is given back, after it."""
+    s = wait_settled(vm, "the host idle before the test")
+    assert s["host"]["held_pages"] == 0, s
+    yield vm
+    if vm.alive:
+        held = host(vm)["held_pages"]
+        if held:
+            ask(vm, f"unballoon {held}")
+        wait_until(vm, lambda s: s["host"]["held_pages"] == 0 and
+                   not s["host"]["unballoon_pending"], "everything given back")
+
+
 def offline_pages(vm) -> dict[str, int]:
     """{"held": pages the host holds, "offline-held": those of them PageOffline,
     "offline-all": every PageOffline page of the guest}, from /proc/kpageflags."""

@@ -18,8 +18,8 @@ from harness.guest import REPO
 from harness.hv_host import build_hv_sim, in_tree_balloon
 from harness.timing import stage
 
-from hv_guest import BLOCK_PAGES, SIM_KO, ask, boot_hv, host, hv_balloon, memory_block_state, \
-    meminfo, offline_pages, wait_settled, wait_until
+from hv_guest import (BLOCK_PAGES, SIM_KO, ask, boot_hv, empty_around, host, hv_balloon,
+                      memory_block_state, meminfo, offline_pages, wait_settled, wait_until)
 from virtio_guest import CORE_DEBUGFS, core_lines
 
 pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12")
@@ -54,15 +54,7 @@ def hv(boot, kernel):
 
 @pytest.fixture
 def guest(hv):
-    s = wait_settled(hv, "the host idle before the test")
-    assert s["host"]["held_pages"] == 0, s
-    yield hv
-    if hv.alive:
-        held = host(hv)["held_pages"]
-        if held:
-            ask(hv, f"unballoon {held}")
-        wait_until(hv, lambda s: s["host"]["held_pages"] == 0 and
-                   not s["host"]["unballoon_pending"], "everything given back")
+    yield from empty_around(hv)
 
 
 def show_mem_line(vm) -> str:

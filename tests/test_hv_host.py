@@ -32,7 +32,7 @@ from harness.guest import REPO
 from harness.hv_host import build_hv_sim, in_tree_balloon
 from harness.timing import stage
 
-from hv_guest import (BLOCK_PAGES, IN_TREE_KO, ask, boot_hv, host, hv_balloon,
+from hv_guest import (BLOCK_PAGES, IN_TREE_KO, ask, boot_hv, empty_around, host, hv_balloon,
                       load, memory_block_state, meminfo, offline_pages, request, wait_settled,
                       wait_until)
 
@@ -84,15 +84,7 @@ def hv(boot, kernel):
 @pytest.fixture
 def guest(hv):
     """hv with nothing ballooned and no request open, before and after."""
-    s = wait_settled(hv, "the host idle before the test")
-    assert s["host"]["held_pages"] == 0, s
-    yield hv
-    if hv.alive:
-        held = host(hv)["held_pages"]
-        if held:
-            ask(hv, f"unballoon {held}")
-        wait_until(hv, lambda s: s["host"]["held_pages"] == 0 and
-                   not s["host"]["unballoon_pending"], "everything given back")
+    yield from empty_around(hv)
 
 
 def memtotal(vm) -> int:
