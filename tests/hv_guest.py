@@ -12,6 +12,11 @@ make modprobe pull in the real hv_vmbus, which refuses to load off Hyper-V.
 import re
 import time
 
+from harness.build import build_static
+from harness.guest import REPO
+from harness.hv_host import build_hv_sim, in_tree_balloon
+from harness.timing import stage
+
 SIM_DIR = "/sys/kernel/debug/hv_sim"
 SIM_KO = "/ext/hv_sim_vmbus.ko"
 OFFLINE_TOOL = "/bin/hv-offline"  # tests/guest/hv-offline.c
@@ -35,9 +40,14 @@ AUTO_ONLINE = {"5.10": False, "6.1": False}
 DM_INITIALIZED = 1
 
 
-def boot_hv(boot, kernel, sim_ko, in_tree_ko, offline_tool, config_name="hv"):
-    """A guest of the `boot` fixture with the simulated host's module and the in-tree driver
-    in /ext/; vm.hot_add_pfn is where its RAM above the mem= limit starts."""
+def boot_hv(boot, kernel, config_name="hv"):
+    """A guest of the `boot` fixture with the simulated host's module (built for
+    `kernel`), the in-tree driver and hv-offline in place; vm.hot_add_pfn is
+    where its RAM above the mem= limit starts."""
+    with stage(f"hv_host module {kernel.name}"):
+        sim_ko = build_hv_sim(kernel)
+    in_tree_ko = in_tree_balloon(kernel)
+    offline_tool = build_static(REPO / "tests" / "guest" / "hv-offline.c")
     debug = bool(kernel.spec.debug_of)
     append = DEBUG_MEM_LIMIT if debug else MEM_LIMIT
     if not AUTO_ONLINE.get(kernel.stock, True):

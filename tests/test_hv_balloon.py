@@ -13,11 +13,6 @@ the debugfs file exists there, starting with balloon_core's two lines.
 """
 import pytest
 
-from harness.build import build_static
-from harness.guest import REPO
-from harness.hv_host import build_hv_sim, in_tree_balloon
-from harness.timing import stage
-
 from hv_guest import (BLOCK_PAGES, SIM_KO, ask, boot_hv, empty_around, host, hv_balloon,
                       memory_block_state, meminfo, offline_pages, wait_settled, wait_until)
 from virtio_guest import CORE_DEBUGFS, core_lines
@@ -40,10 +35,7 @@ def unload_ext(vm):
 
 @pytest.fixture(scope="module")
 def hv(boot, kernel):
-    with stage(f"hv_host module {kernel.name}"):
-        sim_ko = build_hv_sim(kernel)
-    vm = boot_hv(boot, kernel, sim_ko, in_tree_balloon(kernel),
-                 build_static(REPO / "tests" / "guest" / "hv-offline.c"), config_name="hv-ext")
+    vm = boot_hv(boot, kernel, config_name="hv-ext")
     if vm.run("test -e /sys/module/hv_sim_vmbus")[0] != 0:
         vm.check(f"insmod {SIM_KO}")
         vm.check(f"insmod {CORE_KO}")

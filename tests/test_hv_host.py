@@ -27,11 +27,6 @@ import re
 
 import pytest
 
-from harness.build import build_static
-from harness.guest import REPO
-from harness.hv_host import build_hv_sim, in_tree_balloon
-from harness.timing import stage
-
 from hv_guest import (BLOCK_PAGES, IN_TREE_KO, ask, boot_hv, empty_around, host, hv_balloon,
                       load, memory_block_state, meminfo, offline_pages, request, wait_settled,
                       wait_until)
@@ -54,10 +49,7 @@ MAX_RANGE_PAGES = 2**24 - 1  # a range's 24-bit page count
 
 @pytest.fixture(scope="module")
 def hv(boot, kernel):
-    with stage(f"hv_host module {kernel.name}"):
-        sim_ko = build_hv_sim(kernel)
-    vm = boot_hv(boot, kernel, sim_ko, in_tree_balloon(kernel),
-                 build_static(REPO / "tests" / "guest" / "hv-offline.c"))
+    vm = boot_hv(boot, kernel)
     if vm.run("test -e /sys/module/hv_balloon")[0] != 0 and kernel.stock in NO_REPROBE:
         load(vm, IN_TREE_KO, refuse_versions=REFUSED,
              pressure_report_delay=PRESSURE_REPORT_DELAY)
