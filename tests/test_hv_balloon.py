@@ -17,7 +17,7 @@ from hv_guest import (BLOCK_PAGES, SIM_KO, ask, boot_hv, empty_around, host, hv_
                       memory_block_state, meminfo, offline_pages, wait_settled, wait_until)
 from virtio_guest import CORE_DEBUGFS, core_lines
 
-pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12")
+pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12", "6.1-debug")
 
 EXT_KO = "/ext/hv_balloon_ext.ko"
 CORE_KO = "/ext/balloon_core.ko"
