@@ -40,10 +40,10 @@ AUTO_ONLINE = {"5.10": False, "6.1": False}
 DM_INITIALIZED = 1
 
 
-def boot_hv(boot, kernel, config_name="hv"):
+def boot_hv(boot, kernel, config_name="hv", s4=False):
     """A guest of the `boot` fixture with the simulated host's module (built for
     `kernel`), the in-tree driver and hv-offline in place; vm.hot_add_pfn is
-    where its RAM above the mem= limit starts."""
+    where its RAM above the mem= limit starts. ACPI S4 is off unless `s4`."""
     with stage(f"hv_host module {kernel.name}"):
         sim_ko = build_hv_sim(kernel)
     in_tree_ko = in_tree_balloon(kernel)
@@ -53,7 +53,7 @@ def boot_hv(boot, kernel, config_name="hv"):
     if not AUTO_ONLINE.get(kernel.stock, True):
         append += " memhp_default_state=online"
     vm = boot(config_name, mem=QEMU_MEM, append=append, kernel_modules=("virtio_pci",),
-              extra_args=S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko,
+              extra_args=() if s4 else S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko,
                                               OFFLINE_TOOL: offline_tool})
     vm.hot_add_pfn = DEBUG_HOT_ADD_PFN if debug else HOT_ADD_PFN
     return vm

@@ -13,8 +13,8 @@ the debugfs file exists there, starting with balloon_core's two lines.
 """
 import pytest
 
-from hv_guest import (BLOCK_PAGES, SIM_KO, ask, boot_hv, empty_around, host, hv_balloon,
-                      memory_block_state, meminfo, offline_pages, wait_settled, wait_until)
+from hv_guest import (BLOCK_PAGES, DM_INITIALIZED, SIM_DIR, SIM_KO, ask, boot_hv, empty_around,
+                      host, hv_balloon, memory_block_state, meminfo, offline_pages, wait_settled, wait_until)
 from virtio_guest import CORE_DEBUGFS, core_lines
 
 pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12", "6.1-debug")
@@ -277,3 +277,66 @@ def test_hot_add(guest, region):
     assert g["pages_onlined"] - g0["pages_onlined"] == BLOCK_PAGES, (g0, g)
     assert "Memory hot add failed" not in guest.dmesg()
     check_accounting(guest, 0)
+
+
+def test_hot_add_off_answers_permanently(guest):
+    """hot_add=0: a hot-add request is answered at once with nothing added and
+    result 1 (permanent, so the host stops asking), as in-tree."""
+    pfn = guest.hot_add_pfn + 2 * BLOCK_PAGES
+    unload_ext(guest)
+    try:
+        guest.check(f"insmod {EXT_KO} pressure_report_delay={PRESSURE_REPORT_DELAY} hot_add=0")
+        wait_until(guest, lambda s: s["host"]["bound"] == 1, "bound with hot_add=0")
+        before = host(guest)
+        total = meminfo(guest)["MemTotal"]
+        ask(guest, f"hot_add {pfn:#x} {BLOCK_PAGES:#x}")
+        s = wait_until(guest, lambda s: not s["host"]["hot_add_pending"], "the hot-add answered")
+        h = s["host"]
+        assert h["hot_add_last_count"] == 0 and h["hot_add_last_result"] == 1, h
+        assert h["hot_added_pages"] == before["hot_added_pages"], (before, h)
+        assert s["MemTotal"] == total, (s, total)
+        assert "Memory hot add failed" in guest.dmesg()
+    finally:
+        reload_ext(guest)
+    wait_until(guest, lambda s: s["host"]["bound"] == 1, "bound again")
+    check_accounting(guest, 0)
+
+
+def test_failed_send_gives_the_pages_back(guest):
+    """A balloon response that cannot be sent (the ring stays full past every
+    retry): its pages come back, the accounting says so, the driver is idle
+    again and the next request works. In-tree frees the pages too but leaves
+    its state at Ballooning."""
+    ask(guest, "eagain 1000000")
+    try:
+        ask(guest, "balloon 2048")
+        wait_until(guest, lambda s: "sending a balloon response failed (-11)" in guest.dmesg(),
+                   "the failed send logged")
+    finally:
+        ask(guest, "eagain 0")
+    s = wait_until(guest, lambda s: s["guest"]["state"].startswith(f"{DM_INITIALIZED} "),
+                   "the driver idle again")
+    assert s["host"]["held_pages"] == 0 and s["guest"]["pages_ballooned"] == 0, s
+    check_accounting(guest, 0)
+    assert offline_pages(guest)["offline-all"] == 0
+    ask(guest, "balloon 2048")
+    s = wait_settled(guest, "a balloon request after the failed send")
+    assert s["host"]["held_pages"] == s["guest"]["pages_ballooned"] == 2048, s
+    check_accounting(guest, 2048)
+
+
+def test_drop_lines_are_rate_limited(guest):
+    """A host flooding bad messages gets at most the printk rate limit's burst
+    (10 lines per 5 s) of them in the log, counted in guest time."""
+    floods = 200  # written by the shell itself (echo is a builtin): no fork each
+    def dropped() -> int:
+        return guest.dmesg().count("dropped host message: Unhandled message: type: 99")
+    before, sent = dropped(), host(guest)["tx_other"]
+    start = float(guest.check("cut -d' ' -f1 /proc/uptime"))
+    guest.check(f"for i in $(seq {floods}); do echo 'raw 99 16' > {SIM_DIR}/request; done")
+    wait_until(guest, lambda s: s["host"]["queued"] == 0, "the flood delivered")
+    elapsed = float(guest.check("cut -d' ' -f1 /proc/uptime")) - start
+    assert host(guest)["tx_other"] - sent == floods
+    lines = dropped() - before
+    windows = int(elapsed // 5) + 2  # the 5 s intervals the flood can touch
+    assert 1 <= lines <= 10 * windows, (lines, elapsed)
