@@ -5,10 +5,12 @@ ignores balloon, unballoon and hot-add requests (the host may not take pages
 a resumed guest would not know it gave); hv_balloon_ext does the same. One
 guest with S4 left on, the simulated host fresh for each driver: ours
 first, because the in-tree module has no exit. A real suspend to disk and
-resume is not exercised (see tests/hv_host/README).
+resume is not exercised: the simulated host calls each driver's suspend and
+resume as vmbus's freeze and restore would (tests/hv_host/README).
 
-On 6.1 only: this is one probe-time branch, the same on every kernel, and
-each kernel would need a boot of its own.
+On 6.1 only: one probe-time branch and two callbacks, the same on every
+kernel, and each kernel would need a boot of its own (run by hand on
+6.1-debug: KERNELS=6.1-debug pytest test_hv_hibernation.py, 147 s).
 """
 import pytest
 
@@ -64,3 +66,17 @@ def test_hibernation_mode_ignores_the_host(s4, driver):
     if driver == "ours":
         assert s4.check("head -n 1 /sys/kernel/debug/hv-balloon").strip() == "InflatedTotal: 0 kB"
     assert host(s4)["err_unexpected"] == 0
+
+    # Hibernation itself: suspend closes the channel, resume opens it again
+    # and negotiates afresh; the driver still ignores the host after it.
+    ask(s4, "suspend")
+    h = host(s4)
+    assert h["suspended"] == 1 and h["pm_result"] == 0 and h["open"] == 0, h
+    ask(s4, "resume")
+    h = wait_until(s4, lambda s: s["host"]["open"] == 1 and s["host"]["caps_accepted"] == 1,
+                   "negotiated again after resume")["host"]
+    assert h["suspended"] == 0 and h["pm_result"] == 0 and h["version"] == 0x20000, h
+    assert h["version_requests"].count("0x20000/") == 2, h
+    ignored(s4, "balloon 1000", "Ignore balloon-up request!")
+    assert host(s4)["held_pages"] == 0
+    assert hv_balloon(s4)["state"] == "1 (Initialized)"

@@ -271,6 +271,12 @@ struct hv_sim {
 	u64 enobufs;			/* messages dropped after -ENOBUFS */
 	u64 eagain_returned;
 	u64 callbacks;
+
+	/* hibernation, as vmbus's freeze and restore call the driver */
+	bool suspended;
+	u32 suspends;
+	u32 resumes;
+	int pm_result;			/* of the last suspend or resume */
 };
 
 static struct hv_sim sim;
@@ -742,6 +748,35 @@ static int hv_sim_probe(void)
 	return ret;
 }
 
+/*
+ * Suspend or resume the bound driver, as vmbus does around hibernation
+ * (process context, no lock held: both sleep). A driver without the
+ * callback is skipped, as vmbus skips it; a failed suspend leaves the
+ * device running.
+ */
+static int hv_sim_pm(bool resume)
+{
+	int (*fn)(struct hv_device *hdev);
+	int ret;
+
+	if (!sim.drv || !sim.probed)
+		return -ENODEV;
+	if (sim.suspended != resume)
+		return -EINVAL;
+	fn = resume ? sim.drv->resume : sim.drv->suspend;
+	ret = fn ? fn(&sim.hdev) : 0;
+	if (resume)
+		sim.resumes++;
+	else
+		sim.suspends++;
+	sim.pm_result = ret;
+	if (!ret || resume)
+		sim.suspended = !resume;
+	pr_info("hv_sim_vmbus: %s of %s returned %d\n", resume ? "resume" : "suspend",
+		sim.drv->name, ret);
+	return ret;
+}
+
 int hv_sim_driver_register(struct hv_driver *drv)
 {
 	const struct hv_vmbus_device_id *id;
@@ -771,6 +806,7 @@ void hv_sim_driver_unregister(struct hv_driver *drv)
 	if (sim.probed && drv->remove)
 		drv->remove(&sim.hdev);
 	sim.probed = false;
+	sim.suspended = false;
 	sim.drv = NULL;
 	sim.id = NULL;
 }
@@ -1038,7 +1074,7 @@ enum {
 	CMD_BALLOON, CMD_UNBALLOON, CMD_UNBALLOON_RANGE, CMD_HOT_ADD,
 	CMD_HOT_ADD_REGION, CMD_INFO, CMD_RAW, CMD_REFUSE_VERSION,
 	CMD_ACCEPT_VERSION, CMD_CAPS, CMD_EAGAIN, CMD_RESET_STATUS, CMD_SELFTEST,
-	CMD_REPROBE,
+	CMD_REPROBE, CMD_SUSPEND, CMD_RESUME,
 };
 
 static const struct hv_sim_cmd hv_sim_cmds[] = {
@@ -1056,6 +1092,8 @@ static const struct hv_sim_cmd hv_sim_cmds[] = {
 	[CMD_RESET_STATUS] = { "reset_status", 0, 0, false },
 	[CMD_SELFTEST] = { "selftest", 0, 0, false },
 	[CMD_REPROBE] = { "reprobe", 0, 0, false },
+	[CMD_SUSPEND] = { "suspend", 0, 0, false },
+	[CMD_RESUME] = { "resume", 0, 0, false },
 };
 
 #define HV_SIM_MAX_ARGS 4
@@ -1143,6 +1181,10 @@ static ssize_t request_write(struct file *file, const char __user *ubuf,
 		ret = hv_sim_probe();
 		return ret ? ret : count;
 	}
+	if (cmd == CMD_SUSPEND || cmd == CMD_RESUME) {
+		ret = hv_sim_pm(cmd == CMD_RESUME);
+		return ret ? ret : count;
+	}
 	spin_lock_irqsave(&sim.lock, flags);
 	if (hv_sim_cmds[cmd].needs_open && !sim.open)
 		ret = -ENOTCONN;
@@ -1172,6 +1214,10 @@ static int state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "probe_result: %d\n", sim.probe_result);
 	seq_printf(f, "bound: %d\n", sim.probed);
 	seq_printf(f, "open: %d\n", sim.open);
+	seq_printf(f, "suspended: %d\n", sim.suspended);
+	seq_printf(f, "suspends: %u\n", sim.suspends);
+	seq_printf(f, "resumes: %u\n", sim.resumes);
+	seq_printf(f, "pm_result: %d\n", sim.pm_result);
 	seq_printf(f, "send_ring_size: %u\n", sim.send_ring_size);
 	seq_printf(f, "recv_ring_size: %u\n", sim.recv_ring_size);
 	seq_printf(f, "max_pkt_size: %u\n", sim.max_pkt_size);
