@@ -49,7 +49,7 @@ def in_tree(kernel) -> Driver:
                   read_buffer=4096, checks_info=False)
 
 
-def ours(kernel) -> Driver:
+def ours() -> Driver:
     return Driver(name="hv_balloon_ext", memtotal=True, debugfs=True, balloon_core=True,
                   read_buffer=16384, checks_info=True)
 
