@@ -8,19 +8,22 @@ into hibernation mode and ignores balloon requests, so S4 is off; hot-add
 needs RAM above the `mem=` limit, so QEMU gives the guest more than `mem=`.
 Both modules are loaded with insmod: hv_balloon's `depends: hv_vmbus` would
 make modprobe pull in the real hv_vmbus, which refuses to load off Hyper-V.
+Where vmbus is built into vmlinux (7.x), the guest's hv_balloon_ext.ko is
+the redirected test build (harness/hv_host.py), and only it can bind.
 """
 import re
 import time
 
 from harness.build import build_static
 from harness.guest import REPO
-from harness.hv_host import build_hv_sim, in_tree_balloon
+from harness.hv_host import build_hv_sim, in_tree_balloon, redirected_driver, vmbus_builtin
 from harness.timing import stage
 
 SIM_DIR = "/sys/kernel/debug/hv_sim"
 SIM_KO = "/ext/hv_sim_vmbus.ko"
 OFFLINE_TOOL = "/bin/hv-offline"  # tests/guest/hv-offline.c
 IN_TREE_KO = "/ext/hv_balloon-in-tree.ko"
+EXT_KO = "/ext/hv_balloon_ext.ko"
 HV_BALLOON = "/sys/kernel/debug/hv-balloon"
 # QEMU's RAM, and the kernel's limit below it: 512 MiB (four 128 MiB memory
 # blocks, PFN 0x40000 to 0x60000) are there for hot-add.
@@ -48,13 +51,17 @@ def boot_hv(boot, kernel, config_name="hv", s4=False):
         sim_ko = build_hv_sim(kernel)
     in_tree_ko = in_tree_balloon(kernel)
     offline_tool = build_static(REPO / "tests" / "guest" / "hv-offline.c")
+    extra_files = {SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko, OFFLINE_TOOL: offline_tool}
+    if vmbus_builtin(kernel):
+        # 7.x: ours with its vmbus calls redirected to the simulated host, in
+        # the place of the plain build; the in-tree driver cannot bind here.
+        extra_files[EXT_KO] = redirected_driver(kernel, REPO, sim_ko)
     debug = bool(kernel.spec.debug_of)
     append = DEBUG_MEM_LIMIT if debug else MEM_LIMIT
     if not AUTO_ONLINE.get(kernel.stock, True):
         append += " memhp_default_state=online"
     vm = boot(config_name, mem=QEMU_MEM, append=append, kernel_modules=("virtio_pci",),
-              extra_args=() if s4 else S4_OFF, extra_files={SIM_KO: sim_ko, IN_TREE_KO: in_tree_ko,
-                                              OFFLINE_TOOL: offline_tool})
+              extra_args=() if s4 else S4_OFF, extra_files=extra_files)
     vm.hot_add_pfn = DEBUG_HOT_ADD_PFN if debug else HOT_ADD_PFN
     return vm
 

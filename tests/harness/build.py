@@ -38,13 +38,13 @@ def build_modules(kernel: Kernel, srcdir: Path) -> Path:
     return tree
 
 
-def _make_on_host(kernel: Kernel, directory: Path, log: Path):
-    make_vars = [f"{key}={value}" for key, value in kernel.env.items()]
+def _make_on_host(kernel: Kernel, directory: Path, log: Path, extra_vars=()):
+    make_vars = [f"{key}={value}" for key, value in kernel.env.items()] + list(extra_vars)
     run(["make", f"-j{os.cpu_count()}", f"KDIR={kernel.kdir}", *make_vars],
         cwd=directory, log=log)
 
 
-def _make_in_chroot(kernel: Kernel, directory: Path, log: Path):
+def _make_in_chroot(kernel: Kernel, directory: Path, log: Path, extra_vars=()):
     """make inside the kernel's suite chroot, against the exact headers downloaded.
 
     The kernel's cache folder (read-only) and the build folder are bound into
@@ -52,14 +52,14 @@ def _make_in_chroot(kernel: Kernel, directory: Path, log: Path):
     Makefile need no translation.
     """
     root = ensure_chroot(kernel.spec.chroot_suite, kernel.toolchain)
-    make_vars = [f"{key}={value}" for key, value in kernel.env.items()]
+    make_vars = [f"{key}={value}" for key, value in kernel.env.items()] + list(extra_vars)
     build_top = checkout_dir("build", kernel.release)
     with using(kernel.spec.chroot_suite):
         in_chroot(root, ["make", f"-j{os.cpu_count()}", f"KDIR={kernel.kdir}", *make_vars],
                   binds=[(kernel.top, False), (build_top, True)], cwd=directory, log=log)
 
 
-# How each KernelSpec.builder kind runs make.
+# How each KernelSpec.builder kind runs make; extra_vars are more VAR=value.
 BUILDERS = {"host": _make_on_host, "chroot": _make_in_chroot}
 
 

@@ -10,6 +10,13 @@ extracted, into $BALLOON_EXT_CACHE/hv-host/source/<version>/. The module is
 built in this checkout's build folder, under a key of every input, and its
 CRCs are checked against the headers' Module.symvers and hv_balloon.ko's
 __versions: a mismatch fails the build with the symbols named.
+
+Where vmbus is built into vmlinux (7.x: the kernel's Module.symvers says
+so), no module can export those names. There the module exports the
+hv_sim_ names of tests/hv_host/hv_sim_redirect.h instead, from public
+headers only, and redirected_driver() builds src/hv_balloon_ext a second
+time with that header force-included, so that its vmbus calls reach the
+simulated host (tests/hv_host/README).
 """
 import fcntl
 import hashlib
@@ -21,7 +28,7 @@ from pathlib import Path
 
 from . import timing
 from .apt import private_apt
-from .build import BUILDERS
+from .build import BUILDERS, sync_tree
 from .cache import cache_dir, checkout_dir
 from .commands import run
 from .kernels import Kernel
@@ -103,10 +110,14 @@ def include_lines(c_file: Path) -> list[str]:
     return lines
 
 
+def _own_sources() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(SOURCE_DIR.iterdir())
+            if path.suffix in (".c", ".h") or path.name in ("Kbuild", "Makefile")}
+
+
 def _inputs(kernel: Kernel, hv: Path) -> dict[str, bytes]:
     """Every file of the build folder, by name: ours, Debian's headers, the includes."""
-    files = {path.name: path.read_bytes() for path in sorted(SOURCE_DIR.iterdir())
-             if path.suffix in (".c", ".h") or path.name in ("Kbuild", "Makefile")}
+    files = _own_sources()
     for path in sorted(hv.glob("*.h")):
         if path.name in files:
             raise RuntimeError(f"Debian's drivers/hv/{path.name} has the name of one of ours")
@@ -118,11 +129,21 @@ def _inputs(kernel: Kernel, hv: Path) -> dict[str, bytes]:
     return files
 
 
+def vmbus_builtin(kernel: Kernel) -> bool:
+    """Whether vmlinux exports vmbus (CONFIG_HYPERV=y), by the kernel's Module.symvers."""
+    for line in (kernel.kdir / "Module.symvers").read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and fields[1] == "vmbus_sendpacket":
+            return fields[2] == "vmlinux"
+    raise RuntimeError(f"{kernel.release}: vmbus_sendpacket is not exported at all")
+
+
 def build_hv_sim(kernel: Kernel) -> Path:
-    """hv_sim_vmbus.ko for `kernel`, built once per input set, its CRCs checked."""
+    """hv_sim_vmbus.ko for `kernel`, built once per input set, its CRCs checked
+    (where it exports vmbus's own names)."""
+    redirect = vmbus_builtin(kernel)
     with timing.stage(f"hv_host sources {kernel.name}"):
-        hv = source_files(kernel)
-        files = _inputs(kernel, hv)
+        files = _own_sources() if redirect else _inputs(kernel, source_files(kernel))
     digest = hashlib.sha256(kernel.release.encode())
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -135,9 +156,33 @@ def build_hv_sim(kernel: Kernel) -> Path:
             with timing.stage(f"hv_host build {kernel.name}"):
                 for name, data in files.items():
                     (out / name).write_bytes(data)
-                BUILDERS[kernel.spec.builder](kernel, out, out / "make.log")
-            check_crcs(kernel, out / "Module.symvers", ko)
+                BUILDERS[kernel.spec.builder](kernel, out, out / "make.log",
+                                              ["HV_SIM_REDIRECT=y"] if redirect else [])
+            if not redirect:
+                check_crcs(kernel, out / "Module.symvers", ko)
             (out / "checked").write_text("ok\n")
+    return ko
+
+
+def redirected_driver(kernel: Kernel, repo: Path, sim_ko: Path) -> Path:
+    """hv_balloon_ext.ko built from `repo` with hv_sim_redirect.h force-included
+    and linked against the simulated host beside `sim_ko`: for kernels whose
+    vmbus is built in. The whole project is built, in a tree of its own."""
+    top = checkout_dir("build", kernel.release)
+    tree = checkout_dir("build", kernel.release, "src-hv-redirect")
+    with open(top / "hv-redirect.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with timing.stage(f"hv_balloon_ext redirected build {kernel.name}"):
+            sync_tree(repo, tree, manifest=top / "manifest-hv-redirect")
+            header = tree / "tests" / "hv_host" / "hv_sim_redirect.h"
+            BUILDERS[kernel.spec.builder](
+                kernel, tree, top / "make-hv-redirect.log",
+                [f"KCFLAGS=-include {header}",
+                 f"KBUILD_EXTRA_SYMBOLS={sim_ko.parent / 'Module.symvers'}"])
+    ko = tree / "hv_balloon_ext.ko"
+    imports = module_imports(ko)
+    if "vmbus_sendpacket" in imports or "hv_sim_vmbus_sendpacket" not in imports:
+        raise RuntimeError(f"{ko}: vmbus calls not redirected (imports {sorted(imports)})")
     return ko
 
 
@@ -149,6 +194,13 @@ def symvers(path: Path) -> dict[str, str]:
         if len(fields) >= 2:
             crcs[fields[1]] = f"0x{int(fields[0], 16):08x}"
     return crcs
+
+
+def module_imports(ko: Path) -> set[str]:
+    """The symbols a module leaves undefined, by nm."""
+    text = subprocess.run(["nm", "-u", str(ko)], check=True, text=True,
+                          stdout=subprocess.PIPE).stdout
+    return {line.split()[-1] for line in text.splitlines() if line.strip()}
 
 
 def module_versions(ko: Path) -> dict[str, str]:
