@@ -1,7 +1,7 @@
 """harness/hv_host.py without a kernel: the include lists it copies and the CRC check."""
 import pytest
 
-from harness.hv_host import EXPORTED, crc_problems, include_lines, symvers
+from harness.hv_host import EXPORTED, crc_problems, exported_by, include_lines, symvers
 
 DEBIAN = {symbol: f"0x{index + 1:08x}" for index, symbol in enumerate(EXPORTED)}
 
@@ -50,3 +50,15 @@ def test_symvers_reads_the_crc_column(tmp_path):
     path.write_text("0x1f4cdfab\tvmbus_open\tdrivers/hv/hv_vmbus\tEXPORT_SYMBOL_GPL\t\n"
                     "0x7ae0ff8\tvmbus_recvpacket\tdrivers/hv/hv_vmbus\tEXPORT_SYMBOL\t\n")
     assert symvers(path) == {"vmbus_open": "0x1f4cdfab", "vmbus_recvpacket": "0x07ae0ff8"}
+
+
+def test_exported_by_tells_vmlinux_from_a_module(tmp_path):
+    """What decides the redirected 7.x build: who exports vmbus_sendpacket."""
+    path = tmp_path / "Module.symvers"
+    path.write_text("0x00000000\tvmbus_open\tvmlinux\tEXPORT_SYMBOL_GPL\t\n"
+                    "0x00000000\tvmbus_sendpacket\tvmlinux\tEXPORT_SYMBOL\t\n")
+    assert exported_by(path, "vmbus_sendpacket") == "vmlinux"
+    path.write_text("0xab925826\tvmbus_sendpacket\tdrivers/hv/hv_vmbus\tEXPORT_SYMBOL\t\n")
+    assert exported_by(path, "vmbus_sendpacket") == "drivers/hv/hv_vmbus"
+    with pytest.raises(RuntimeError, match="not exported"):
+        exported_by(path, "vmbus_recvpacket")

@@ -131,11 +131,16 @@ def _inputs(kernel: Kernel, hv: Path) -> dict[str, bytes]:
 
 def vmbus_builtin(kernel: Kernel) -> bool:
     """Whether vmlinux exports vmbus (CONFIG_HYPERV=y), by the kernel's Module.symvers."""
-    for line in (kernel.kdir / "Module.symvers").read_text().splitlines():
+    return exported_by(kernel.kdir / "Module.symvers", "vmbus_sendpacket") == "vmlinux"
+
+
+def exported_by(path: Path, symbol: str) -> str:
+    """The module (or vmlinux) a Module.symvers says exports `symbol`."""
+    for line in path.read_text().splitlines():
         fields = line.split("\t")
-        if len(fields) >= 3 and fields[1] == "vmbus_sendpacket":
-            return fields[2] == "vmlinux"
-    raise RuntimeError(f"{kernel.release}: vmbus_sendpacket is not exported at all")
+        if len(fields) >= 3 and fields[1] == symbol:
+            return fields[2]
+    raise RuntimeError(f"{path}: {symbol} is not exported at all")
 
 
 def build_hv_sim(kernel: Kernel) -> Path:
