@@ -5,7 +5,7 @@
 #   make check [KERNELS=...]  run the tests in QEMU guests (installs what it needs);
 #                             every supported kernel, or e.g. KERNELS="6.1 7.x"
 #   make demo                 boot a guest and show the balloon values everywhere
-#   make bench [BENCH_ARGS=]  in-tree virtio_balloon and vmw_balloon against ours,
+#   make bench [BENCH_ARGS=]  in-tree virtio_balloon, vmw_balloon and hv_balloon against ours,
 #                             side by side in one guest each (bench/README.md);
 #                             writes bench/results/
 #   make lint                 checkpatch --strict, sparse and a W=1 build

@@ -215,6 +215,36 @@ def vmw_lines(data: dict, opts) -> list[str]:
     return out
 
 
+def hv_lines(data: dict, opts) -> list[str]:
+    """The hv part: balloon up and down time and rate per driver, ours/in-tree."""
+    out = ["", f"== hv: Hyper-V guest {data.get('guest_mem', '?')} against the simulated host, "
+               f"{reps_text(opts, ['hv'])} of each driver, {data.get('size_mib', '?')} MiB "
+               f"each way, {data.get('order', '')}, cmdline: {data.get('guest_cmdline', '?')}"]
+    if data.get("error"):
+        out.append(f"  FAILED: {data['error'][:500]}")
+    out += [f"  loading {t['driver']} FAILED: {t['error'][:300]}"
+            for t in data.get("loads", []) if not t["ok"]]
+    for prime in data.get("primes", []):
+        out.append(f"  primed: {prime['driver']} ballooned {prime['size_mib']} MiB (to the "
+                   f"floor) in {prime['inflate_s']:.1f} s, back in {prime['deflate_s']:.1f} s")
+    if data.get("reboots"):
+        out.append(f"  the guest died and was booted again {len(data['reboots'])} times")
+    out.append(row("direction: time (guest clock)", *DRIVERS, "ext/in-tree"))
+    for direction, entry in data.get("summary", {}).items():
+        per = {d: entry.get(d) for d in DRIVERS}
+        out.append(row(f"balloon {direction}", *(cell(per[d], "s", "{:.3f}") for d in DRIVERS),
+                       f"{ratio_text(entry.get('ratio'))} {entry.get('flag', '')}".strip()))
+        out.append(row("  rate", *(f"{per[d]['rate_mib_s']} MiB/s"
+                                   if per[d] and per[d].get("rate_mib_s") else "-"
+                                   for d in DRIVERS)))
+    flagged = [n for n, e in data.get("summary", {}).items() if e.get("flag")]
+    out.append("  where ours is slower (SLOWER: every run slower; slower?: median > 5 % "
+               "slower, ranges overlapping): " + (", ".join(
+                   f"balloon {n} {data['summary'][n]['flag']}" for n in flagged) or "nowhere"))
+    out += [f"    failed: {t['error'][:200]}" for t in data.get("trials", []) if not t["ok"]]
+    return out
+
+
 def table(results: dict, opts) -> str:
     """The whole run as text: one block per guest configuration, then the targets."""
     meta = results["meta"]
@@ -223,7 +253,7 @@ def table(results: dict, opts) -> str:
            f"{meta['qemu_version']}, host {meta['host_cpus']} CPUs, "
            f"load {meta['host_loadavg_start']} -> {meta.get('host_loadavg_end', '?')}"]
     for config, data in results["configs"].items():
-        out += ["", f"== {config}: guest {meta['guest_mem']}, {reps_text(opts, [p for p in opts.parts if p != 'vmw'])}, "
+        out += ["", f"== {config}: guest {meta['guest_mem']}, {reps_text(opts, [p for p in opts.parts if p not in ('vmw', 'hv')])}, "
                     f"cmdline: {data.get('guest_cmdline', '?')}"]
         if data.get("error"):
             out.append(f"  FAILED: {data['error'][:500]}")
@@ -244,6 +274,8 @@ def table(results: dict, opts) -> str:
                 out += [f"    failed: {t['error'][:200]}" for t in failed]
     if "vmw" in results.get("parts", {}):
         out += vmw_lines(results["parts"]["vmw"], opts)
+    if "hv" in results.get("parts", {}):
+        out += hv_lines(results["parts"]["hv"], opts)
     out += ["", "targets (issue 5):"]
     for c in results.get("targets", []):
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]

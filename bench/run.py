@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 """bench/run: the in-tree virtio_balloon against virtio_balloon_ext on one 4 GiB guest,
-and the in-tree vmw_balloon against vmw_balloon_ext on a VMware guest (part vmw).
+the in-tree vmw_balloon against vmw_balloon_ext on a VMware guest (part vmw), and
+the in-tree hv_balloon against hv_balloon_ext on a simulated Hyper-V host (part hv).
 
 One boot per guest configuration (default kernel arguments, init_on_alloc=0);
 in each, the drivers take turns within every repetition of every part: the
 in-tree one and ext, and in the OOM part also ext-auto (ext with auto_deflate=1).
-The vmw part boots once on its own, against the VMware host model, whatever
---configs says.
+The vmw and hv parts boot once each on their own, against their host
+models, whatever --configs says.
 Writes a table to the terminal and to <out>.txt, the results to <out>.json
 and a chart to <out>.png. Run with Debian's python3 (bench/run does).
 """
@@ -26,6 +27,7 @@ from harness.kernels import prepare_kernel
 
 import bench_guest
 import measure_frag
+import measure_hv
 import measure_inflate
 import measure_meminfo
 import measure_oom
@@ -38,7 +40,7 @@ from trial import PART_REPS
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
 # Parts with a boot of their own, not one per configuration of the virtio guest.
-OWN_BOOT = {"vmw": measure_vmw}
+OWN_BOOT = {"vmw": measure_vmw, "hv": measure_hv}
 # What the numbers mean, kept in the JSON beside them.
 METHOD = {
     "order": "drivers take turns within each repetition, the order rotated by one place "
@@ -65,6 +67,10 @@ METHOD = {
            "guest's vmmemctl current agrees; work = from the first host command counter "
            "that moved after the qom-set until the same end (no 1 s tick phase); both "
            "polled every --vmw-poll s through QMP qom-get; rate = size / median work time",
+    "hv": "Hyper-V guest against the simulated host (tests/hv_host) in one boot: ours, then "
+          "the in-tree driver (no exit), each --reps times balloon up by --hv-mib in one "
+          "request and down in one; time = the guest's boottime from the host queueing the "
+          "request to the answer that ends it; rate = size / median time",
 }
 # Guest configurations: name -> extra kernel arguments.
 CONFIGS = {"default": "", "init_on_alloc=0": "init_on_alloc=0"}
@@ -129,6 +135,8 @@ def parse_args(argv):
     p.add_argument("--vmw-poll", type=float, default=measure_vmw.POLL_SECONDS,
                    help="vmw part: polling interval of the host's properties in seconds "
                         f"(default {measure_vmw.POLL_SECONDS})")
+    p.add_argument("--hv-mib", type=positive, default=512,
+                   help="hv part: MiB ballooned up and down each repetition (default 512)")
     p.add_argument("--no-prime", action="store_true",
                    help="skip the balloon cycle over all free memory after each boot")
     p.add_argument("--prime-margin-mib", type=int, default=384,
@@ -175,6 +183,9 @@ def metadata(kernel, opts) -> dict:
         "vmw_drivers": {"in-tree": f"vmw_balloon of {kernel.release}",
                         "ext": "balloon_core + vmw_balloon_ext built from the working tree"},
         "vmw_guest_mem": measure_vmw.GUEST_MEM,
+        "hv_drivers": {"in-tree": f"hv_balloon of {kernel.release}",
+                       "ext": "balloon_core + hv_balloon_ext built from the working tree"},
+        "hv_guest_mem": measure_hv.GUEST_MEM,
         "method": METHOD,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
     }

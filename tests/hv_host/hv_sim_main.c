@@ -240,10 +240,14 @@ struct hv_sim {
 	u64 balloon_responses;
 	u64 balloon_ranges;
 	u64 balloon_max_ranges;		/* most ranges in one response */
+	u64 balloon_asked_ns;		/* boottime: the request queued */
+	u64 balloon_done_ns;		/* boottime: its last response came */
 
 	/* unballoon */
 	bool unballoon_pending;
 	u64 unballoon_pages;		/* pages given back in all */
+	u64 unballoon_asked_ns;
+	u64 unballoon_done_ns;
 
 	/* hot-add */
 	bool hot_add_pending;
@@ -637,8 +641,10 @@ static void guest_balloon_response(const struct dm_balloon_response *resp, u32 l
 		else
 			sim.balloon_got += n;
 	}
-	if (!(resp->more_and_count & 1))
+	if (!(resp->more_and_count & 1)) {
 		sim.balloon_pending = false;
+		sim.balloon_done_ns = ktime_get_boottime_ns();
+	}
 }
 
 static void guest_hot_add_response(const struct dm_hot_add_response *resp)
@@ -705,6 +711,8 @@ static void guest_message(const void *buf, u32 len)
 	case DM_UNBALLOON_RESPONSE:
 		if (!sim.unballoon_pending)
 			sim.err_unexpected++;
+		else
+			sim.unballoon_done_ns = ktime_get_boottime_ns();
 		sim.unballoon_pending = false;
 		break;
 	case DM_MEM_HOT_ADD_RESPONSE:
@@ -940,6 +948,8 @@ static int host_balloon(u64 pages)
 	sim.balloon_pending = true;
 	sim.balloon_asked = pages;
 	sim.balloon_got = 0;
+	sim.balloon_asked_ns = ktime_get_boottime_ns();
+	sim.balloon_done_ns = 0;
 	return host_queue(&msg, sizeof(msg), false);
 }
 
@@ -962,6 +972,8 @@ static int host_unballoon(u64 pages, u64 per_msg, u64 per_range)
 	if (!msg)
 		return -ENOMEM;
 	sim.unballoon_pending = true;
+	sim.unballoon_asked_ns = ktime_get_boottime_ns();
+	sim.unballoon_done_ns = 0;
 	while (left && !ret) {
 		u32 n = 0;
 
@@ -997,6 +1009,8 @@ static int host_unballoon_range(u64 start, u64 count)
 	msg.range = dm_range(start, count);
 	sim.unballoon_pages += held_remove(&sim.held, start, count);
 	sim.unballoon_pending = true;
+	sim.unballoon_asked_ns = ktime_get_boottime_ns();
+	sim.unballoon_done_ns = 0;
 	return host_queue(&msg, sizeof(msg), false);
 }
 
@@ -1240,8 +1254,12 @@ static int state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "balloon_responses: %llu\n", sim.balloon_responses);
 	seq_printf(f, "balloon_ranges: %llu\n", sim.balloon_ranges);
 	seq_printf(f, "balloon_max_ranges: %llu\n", sim.balloon_max_ranges);
+	seq_printf(f, "balloon_asked_ns: %llu\n", sim.balloon_asked_ns);
+	seq_printf(f, "balloon_done_ns: %llu\n", sim.balloon_done_ns);
 	seq_printf(f, "unballoon_pending: %d\n", sim.unballoon_pending);
 	seq_printf(f, "unballoon_pages: %llu\n", sim.unballoon_pages);
+	seq_printf(f, "unballoon_asked_ns: %llu\n", sim.unballoon_asked_ns);
+	seq_printf(f, "unballoon_done_ns: %llu\n", sim.unballoon_done_ns);
 	seq_printf(f, "hot_add_pending: %d\n", sim.hot_add_pending);
 	seq_printf(f, "hot_add_asked: %llu\n", sim.hot_add_asked);
 	seq_printf(f, "hot_added_pages: %llu\n", sim.hot_added_pages);
