@@ -6,7 +6,13 @@
  * Debian's drivers/hv/channel.c, as vmbus_drv_exports.c's is from
  * vmbus_drv.c.
  */
+#ifdef HV_SIM_REDIRECT
+/* vmbus is built in: hv_sim_redirect.h, force-included, renames these. */
+#include <linux/hyperv.h>
+#include <linux/module.h>
+#else
 #include "hv_sim_channel_includes.h"
+#endif
 #include "hv_sim.h"
 
 int vmbus_open(struct vmbus_channel *newchannel, u32 send_ringbuffer_size,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * hv_sim_redirect.h: the vmbus calls, renamed to the simulated host's.
+ * The vmbus calls, renamed to the simulated host's.
  *
  * For kernels whose vmbus is built into vmlinux (7.x), where no module
  * can export the vmbus names. Force-included (-include) before anything
- * else, both into hv_sim_vmbus's redirect_exports.c and into a test
+ * else, both into hv_sim_vmbus's two export files and into a test
  * build of src/hv_balloon_ext, it renames the six functions the driver
  * calls, so that <linux/hyperv.h> itself declares the hv_sim_ names
  * with vmbus's own prototypes: the compiler checks both sides against

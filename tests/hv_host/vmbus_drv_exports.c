@@ -7,7 +7,13 @@
  * package version, with its private headers next to it. genksyms then sees
  * the same types as when Debian built hv_vmbus.ko, so the CRCs match.
  */
+#ifdef HV_SIM_REDIRECT
+/* vmbus is built in: hv_sim_redirect.h, force-included, renames these. */
+#include <linux/hyperv.h>
+#include <linux/module.h>
+#else
 #include "hv_sim_vmbus_drv_includes.h"
+#endif
 #include "hv_sim.h"
 
 int __vmbus_driver_register(struct hv_driver *hv_driver, struct module *owner,
