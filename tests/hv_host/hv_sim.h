@@ -10,7 +10,7 @@
 #ifndef HV_SIM_H
 #define HV_SIM_H
 
-int hv_sim_driver_register(struct hv_driver *drv);
+int hv_sim_driver_register(struct hv_driver *drv, struct module *owner, const char *mod_name);
 void hv_sim_driver_unregister(struct hv_driver *drv);
 int hv_sim_open(struct vmbus_channel *chan, u32 send_size, u32 recv_size,
 		void (*callback)(void *context), void *context);

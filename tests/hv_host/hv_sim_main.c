@@ -30,6 +30,11 @@
 
 #include "hv_sim.h"
 
+/* Kbuild's probe: bus_type.match takes a const driver (6.11 and later). */
+#ifndef HV_SIM_MATCH_CONST
+#define HV_SIM_MATCH_CONST
+#endif
+
 /* The Dynamic Memory protocol: names, layouts and numbers as the DM spec has them. */
 #define DM_VERSION(major, minor)	((major) << 16 | (minor))
 #define DM_WIN7		DM_VERSION(0, 3)
@@ -159,6 +164,11 @@ static const guid_t hv_sim_dm_guid =
 	GUID_INIT(0x525074dc, 0x8985, 0x46e2,
 		  0x80, 0x57, 0xa3, 0x07, 0xdc, 0x18, 0xa5, 0x02);
 
+/* The device's instance, which names it under /sys/bus/vmbus/devices. */
+static const guid_t hv_sim_instance_guid =
+	GUID_INIT(0x1eccfd72, 0x4b41, 0x45ef,
+		  0xb7, 0x3a, 0x4a, 0x6e, 0x44, 0xc1, 0x29, 0x24);
+
 static uint refuse_versions[HV_SIM_REFUSED_MAX];
 static int nr_refuse_versions;
 module_param_array(refuse_versions, uint, &nr_refuse_versions, 0444);
@@ -202,8 +212,8 @@ struct hv_sim {
 	spinlock_t lock;		/* everything below */
 	struct hv_device hdev;
 	struct vmbus_channel *chan;
-	struct hv_driver *drv;
-	const struct hv_vmbus_device_id *id;	/* the entry of drv's table that matched */
+	struct hv_driver *drv;			/* bound, or being probed */
+	char drv_name[32];			/* the driver probed last */
 	int probe_result;
 	u32 probes;
 	bool probed;
@@ -726,18 +736,39 @@ static void guest_message(const void *buf, u32 len)
 
 /* ---- the vmbus functions ------------------------------------------------ */
 
-/* Probe the bound driver; a probe starts the host's negotiation record afresh. */
-static int hv_sim_probe(void)
+/*
+ * The bus, named "vmbus" as the real one (free here: off Hyper-V the real
+ * bus is never registered), with the one DM device. Binding goes through
+ * the driver core, so sysfs bind and unbind work as on Hyper-V.
+ */
+static const struct hv_vmbus_device_id *hv_sim_dm_id(const struct hv_driver *drv)
 {
+	const struct hv_vmbus_device_id *id;
+
+	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++)
+		if (guid_equal(&id->guid, &hv_sim_dm_guid))
+			return id;
+	return NULL;
+}
+
+static int hv_sim_bus_match(struct device *dev, HV_SIM_MATCH_CONST struct device_driver *drv)
+{
+	return !!hv_sim_dm_id(container_of(drv, struct hv_driver, driver));
+}
+
+/* A probe starts the host's negotiation record afresh. */
+static int hv_sim_bus_probe(struct device *dev)
+{
+	struct hv_driver *drv = container_of(dev->driver, struct hv_driver, driver);
+	const struct hv_vmbus_device_id *id = hv_sim_dm_id(drv);
 	unsigned long flags;
 	int ret;
 
+	if (!id)
+		return -ENODEV;
 	spin_lock_irqsave(&sim.lock, flags);
-	if (!sim.drv || sim.probed || sim.probing) {
-		ret = sim.drv ? -EBUSY : -ENODEV;
-		spin_unlock_irqrestore(&sim.lock, flags);
-		return ret;
-	}
+	sim.drv = drv;
+	strscpy(sim.drv_name, drv->name, sizeof(sim.drv_name));
 	sim.probing = true;
 	sim.probes++;
 	sim.nr_version_log = 0;
@@ -746,14 +777,94 @@ static int hv_sim_probe(void)
 	sim.caps_accepted = false;
 	spin_unlock_irqrestore(&sim.lock, flags);
 
-	ret = sim.drv->probe(&sim.hdev, sim.id);
+	ret = drv->probe(&sim.hdev, id);
 	spin_lock_irqsave(&sim.lock, flags);
 	sim.probing = false;
 	sim.probe_result = ret;
 	sim.probed = !ret;
+	if (ret) {
+		sim.drv = NULL;
+	} else {
+		/*
+		 * A new session: the protocol has no guest-side give-back, so
+		 * what a driver held when it let go is forgotten here.
+		 */
+		held_clear(&sim.held);
+	}
 	spin_unlock_irqrestore(&sim.lock, flags);
-	pr_info("hv_sim_vmbus: probe of %s returned %d\n", sim.drv->name, ret);
+	pr_info("hv_sim_vmbus: probe of %s returned %d\n", drv->name, ret);
 	return ret;
+}
+
+static void hv_sim_remove_driver(void)
+{
+	struct hv_driver *drv = sim.drv;
+
+	if (drv && drv->remove)
+		drv->remove(&sim.hdev);
+	sim.probed = false;
+	sim.suspended = false;
+	sim.drv = NULL;
+	pr_info("hv_sim_vmbus: %s removed\n", drv ? drv->name : "-");
+}
+
+#ifdef HV_SIM_BUS_REMOVE_VOID
+static void hv_sim_bus_remove(struct device *dev)
+{
+	hv_sim_remove_driver();
+}
+#else
+static int hv_sim_bus_remove(struct device *dev)
+{
+	hv_sim_remove_driver();
+	return 0;
+}
+#endif
+
+static ssize_t class_id_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "{%pUl}\n", &sim.hdev.dev_type);
+}
+static DEVICE_ATTR_RO(class_id);
+
+static ssize_t device_id_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "{%pUl}\n", &sim.hdev.dev_instance);
+}
+static DEVICE_ATTR_RO(device_id);
+
+static struct attribute *hv_sim_dev_attrs[] = {
+	&dev_attr_class_id.attr,
+	&dev_attr_device_id.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(hv_sim_dev);
+
+static struct bus_type hv_sim_bus = {
+	.name = "vmbus",
+	.match = hv_sim_bus_match,
+	.probe = hv_sim_bus_probe,
+	.remove = hv_sim_bus_remove,
+	.dev_groups = hv_sim_dev_groups,
+};
+
+/*
+ * Bind the device again, as a sysfs bind would, after a failed probe.
+ * Returns the probe's error, -EBUSY if bound, -ENODEV if nothing probed.
+ */
+static int hv_sim_reprobe(void)
+{
+	u32 probes = sim.probes;
+	int ret;
+
+	if (sim.probed)
+		return -EBUSY;
+	ret = device_attach(&sim.hdev.device);
+	if (ret < 0)
+		return ret;
+	if (ret)
+		return 0;
+	return sim.probes == probes ? -ENODEV : sim.probe_result;
 }
 
 /*
@@ -785,38 +896,18 @@ static int hv_sim_pm(bool resume)
 	return ret;
 }
 
-int hv_sim_driver_register(struct hv_driver *drv)
+int hv_sim_driver_register(struct hv_driver *drv, struct module *owner, const char *mod_name)
 {
-	const struct hv_vmbus_device_id *id;
-	unsigned long flags;
-
-	for (id = drv->id_table; id && !guid_is_null(&id->guid); id++)
-		if (guid_equal(&id->guid, &hv_sim_dm_guid))
-			break;
-	spin_lock_irqsave(&sim.lock, flags);
-	if (!id || guid_is_null(&id->guid) || sim.drv) {
-		/* Not for our one device, or it is taken: registered, no probe. */
-		spin_unlock_irqrestore(&sim.lock, flags);
-		return 0;
-	}
-	sim.drv = drv;
-	sim.id = id;
-	spin_unlock_irqrestore(&sim.lock, flags);
-	/* As a bus: a failed probe leaves the driver registered, unbound. */
-	hv_sim_probe();
-	return 0;
+	drv->driver.name = drv->name;
+	drv->driver.owner = owner;
+	drv->driver.mod_name = mod_name;
+	drv->driver.bus = &hv_sim_bus;
+	return driver_register(&drv->driver);
 }
 
 void hv_sim_driver_unregister(struct hv_driver *drv)
 {
-	if (sim.drv != drv)
-		return;
-	if (sim.probed && drv->remove)
-		drv->remove(&sim.hdev);
-	sim.probed = false;
-	sim.suspended = false;
-	sim.drv = NULL;
-	sim.id = NULL;
+	driver_unregister(&drv->driver);
 }
 
 int hv_sim_open(struct vmbus_channel *chan, u32 send_size, u32 recv_size,
@@ -1192,7 +1283,7 @@ static ssize_t request_write(struct file *file, const char __user *ubuf,
 
 	/* A probe sleeps (the driver waits for the host): no lock held here. */
 	if (cmd == CMD_REPROBE) {
-		ret = hv_sim_probe();
+		ret = hv_sim_reprobe();
 		return ret ? ret : count;
 	}
 	if (cmd == CMD_SUSPEND || cmd == CMD_RESUME) {
@@ -1223,7 +1314,7 @@ static int state_show(struct seq_file *f, void *unused)
 	u32 i;
 
 	spin_lock_irqsave(&sim.lock, flags);
-	seq_printf(f, "driver: %s\n", sim.drv ? sim.drv->name : "-");
+	seq_printf(f, "driver: %s\n", sim.drv_name[0] ? sim.drv_name : "-");
 	seq_printf(f, "probes: %u\n", sim.probes);
 	seq_printf(f, "probe_result: %d\n", sim.probe_result);
 	seq_printf(f, "bound: %d\n", sim.probed);
@@ -1349,12 +1440,23 @@ static int __init hv_sim_init(void)
 	sim.chan->device_obj = &sim.hdev;
 	guid_copy(&sim.chan->offermsg.offer.if_type, &hv_sim_dm_guid);
 	sim.hdev.dev_type = hv_sim_dm_guid;
+	sim.hdev.dev_instance = hv_sim_instance_guid;
 	sim.hdev.channel = sim.chan;
+	ret = bus_register(&hv_sim_bus);
+	if (ret) {
+		kfree(sim.chan);
+		return ret;
+	}
 	device_initialize(&sim.hdev.device);
 	sim.hdev.device.release = hv_sim_release;
-	ret = dev_set_name(&sim.hdev.device, "hv_sim_dm");
+	sim.hdev.device.bus = &hv_sim_bus;
+	/* Named by its instance GUID, as vmbus names its devices. */
+	ret = dev_set_name(&sim.hdev.device, "%pUl", &sim.hdev.dev_instance);
+	if (!ret)
+		ret = device_add(&sim.hdev.device);
 	if (ret) {
 		put_device(&sim.hdev.device);
+		bus_unregister(&hv_sim_bus);
 		kfree(sim.chan);
 		return ret;
 	}
@@ -1376,7 +1478,8 @@ static void __exit hv_sim_exit(void)
 	tasklet_kill(&sim.chan->callback_event);
 	queue_clear();
 	held_clear(&sim.held);
-	put_device(&sim.hdev.device);
+	device_unregister(&sim.hdev.device);
+	bus_unregister(&hv_sim_bus);
 	kfree(sim.chan);
 }
 

@@ -19,7 +19,7 @@
 int __vmbus_driver_register(struct hv_driver *hv_driver, struct module *owner,
 			    const char *mod_name)
 {
-	return hv_sim_driver_register(hv_driver);
+	return hv_sim_driver_register(hv_driver, owner, mod_name);
 }
 EXPORT_SYMBOL_GPL(__vmbus_driver_register);
 
