@@ -1,0 +1,118 @@
+"""tools/balloon-ext moves the Hyper-V Dynamic Memory device between the
+in-tree hv_balloon and hv_balloon_ext, by sysfs unbind and bind.
+
+The simulated host (tests/hv_host) registers a bus named "vmbus" with one
+DM device, as the real vmbus does, so the tool's sysfs writes go through
+the driver core exactly as on Hyper-V. Each test starts from a stock boot's
+state: the in-tree driver bound and idle. Its module has no exit, so the
+guest boots alone ("hv-takeover"). Only where the in-tree driver can bind
+the simulated host: 5.10, 6.1, 6.12 (not 7.x, where vmbus is built in).
+"""
+import pytest
+
+import hv_scenarios
+from harness.guest import REPO
+from hv_guest import IN_TREE_KO, SIM_KO, ask, boot_hv, host, meminfo, offline_pages, wait_settled
+
+pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12")
+
+TOOL = REPO / "tools" / "balloon-ext"
+TAKEOVER = "BALLOON_EXT_MODULE_DIR=/ext balloon-ext takeover"
+GIVEBACK = "balloon-ext giveback"
+DEVICE = "1eccfd72-4b41-45ef-b73a-4a6e44c12924"  # the host's instance GUID
+DRIVER_LINK = f"/sys/bus/vmbus/devices/{DEVICE}/driver"
+
+
+@pytest.fixture(scope="module")
+def hv(boot, kernel):
+    vm = boot_hv(boot, kernel, config_name="hv-takeover")
+    if vm.run("test -e /sys/module/hv_balloon")[0] != 0:
+        vm.write_file("/bin/balloon-ext", TOOL.read_bytes())
+        vm.check("chmod 755 /bin/balloon-ext")
+        vm.check(f"insmod {SIM_KO}")
+        vm.check(f"insmod {IN_TREE_KO}")
+    return vm
+
+
+def bound(vm) -> str:
+    rc, out = vm.run(f"readlink {DRIVER_LINK}")
+    return out.strip().rsplit("/", 1)[-1] if rc == 0 else "none"
+
+
+@pytest.fixture
+def guest(hv):
+    """In-tree bound, nothing held, before the test; given back to it after."""
+    if bound(hv) != "hv_balloon":
+        hv.check(GIVEBACK)
+    s = wait_settled(hv, "the host idle before the test")
+    assert s["host"]["held_pages"] == 0 and bound(hv) == "hv_balloon", s
+    yield hv
+
+
+def tool(vm, command: str) -> tuple[int, str]:
+    return vm.run(f"{command} 2>&1")
+
+
+def balloon(vm, pages: int) -> dict:
+    ask(vm, f"balloon {pages}")
+    return wait_settled(vm, f"{pages} pages ballooned")
+
+
+def test_status_names_the_device_and_its_driver(guest):
+    rc, out = tool(guest, "balloon-ext status")
+    assert rc == 0, out
+    assert f"vmbus {DEVICE}: hv_balloon" in out.splitlines(), out
+
+
+def test_takeover_and_giveback_live(guest, kernel):
+    total = meminfo(guest)["MemTotal"]
+    probes = host(guest)["probes"]
+    rc, out = tool(guest, TAKEOVER)
+    assert rc == 0, out
+    assert f"{DEVICE}: moved from hv_balloon to hv_balloon_ext" in out, out
+    if kernel.stock == "5.10":
+        assert "cannot tell whether hv_balloon holds ballooned pages" in out, out
+    h = host(guest)
+    assert bound(guest) == "hv_balloon_ext" and h["driver"] == "hv_balloon_ext", h
+    assert h["bound"] == 1 and h["probes"] == probes + 1 and h["version"] == 0x20000, h
+    # Ours follows the host: 2048 pages, in every place balloon_core shows.
+    s = balloon(guest, 2048)
+    ours = hv_scenarios.ours()
+    hv_scenarios.check_agree(guest, ours, s, 2048, total)
+    # Again: nothing to do.
+    rc, out = tool(guest, TAKEOVER)
+    assert rc == 0 and f"{DEVICE}: already on hv_balloon_ext" in out, out
+    # Back, ballooned: ours gives every page back as it is unbound.
+    rc, out = tool(guest, GIVEBACK)
+    assert rc == 0 and f"{DEVICE}: moved from hv_balloon_ext to hv_balloon" in out, out
+    assert bound(guest) == "hv_balloon"
+    assert meminfo(guest)["MemTotal"] == total
+    assert offline_pages(guest)["offline-all"] == 0
+    assert "hv_balloon_ext: gave back 2048 ballooned pages" in guest.dmesg()
+    h = wait_settled(guest, "the in-tree driver bound again")["host"]
+    assert h["driver"] == "hv_balloon" and h["bound"] == 1 and h["held_pages"] == 0, h
+    # The in-tree driver works after its second probe.
+    s = balloon(guest, 1000)
+    assert s["host"]["held_pages"] == 1000 and offline_pages(guest)["offline-held"] == 1000, s
+    ask(guest, "unballoon 1000")
+    wait_settled(guest, "the in-tree driver gave its 1000 pages back")
+
+
+@pytest.mark.only_kernels("6.1", "6.12")
+def test_takeover_refused_while_the_in_tree_driver_holds_pages(guest):
+    """Its unbind would leave them offline for good: refused, nothing moved."""
+    balloon(guest, 1000)
+    rc, out = tool(guest, TAKEOVER)
+    assert rc == 1, out
+    assert "not unbinding hv_balloon: it holds 1000 ballooned pages" in out, out
+    assert "takeover incomplete" in out, out
+    assert bound(guest) == "hv_balloon" and host(guest)["held_pages"] == 1000
+    ask(guest, "unballoon 1000")
+    wait_settled(guest, "the in-tree driver gave its 1000 pages back")
+    rc, out = tool(guest, TAKEOVER)
+    assert rc == 0 and bound(guest) == "hv_balloon_ext", out
+
+
+def test_giveback_when_already_given_back(guest):
+    rc, out = tool(guest, GIVEBACK)
+    assert rc == 0 and f"{DEVICE}: already on hv_balloon" in out, out
