@@ -179,6 +179,13 @@ def redirected_driver(kernel: Kernel, repo: Path, sim_ko: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with timing.stage(f"hv_balloon_ext redirected build {kernel.name}"):
             sync_tree(repo, tree, manifest=top / "manifest-hv-redirect")
+            # The compile probes' results for this kernel, from the plain
+            # build if it ran: the same headers give the same answers. Fresh
+            # mtimes (copyfile), so make takes them as newer than the probes.
+            probed = top / "src" / "src" / "compat" / "generated"
+            if probed.is_dir():
+                shutil.copytree(probed, tree / "src" / "compat" / "generated",
+                                dirs_exist_ok=True, copy_function=shutil.copyfile)
             header = tree / "tests" / "hv_host" / "hv_sim_redirect.h"
             BUILDERS[kernel.spec.builder](
                 kernel, tree, top / "make-hv-redirect.log",
