@@ -6,7 +6,8 @@ DM device, as the real vmbus does, so the tool's sysfs writes go through
 the driver core exactly as on Hyper-V. Each test starts from a stock boot's
 state: the in-tree driver bound and idle. Its module has no exit, so the
 guest boots alone ("hv-takeover"). Only where the in-tree driver can bind
-the simulated host: 5.10, 6.1, 6.12 (not 7.x, where vmbus is built in).
+the simulated host: 5.10, 6.1, 6.12 and 6.1-debug (not 7.x, where vmbus is
+built in).
 """
 import pytest
 
@@ -14,7 +15,7 @@ import hv_scenarios
 from harness.guest import REPO
 from hv_guest import IN_TREE_KO, SIM_KO, ask, boot_hv, host, meminfo, offline_pages, wait_settled
 
-pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12")
+pytestmark = pytest.mark.only_kernels("5.10", "6.1", "6.12", "6.1-debug")
 
 TOOL = REPO / "tools" / "balloon-ext"
 TAKEOVER = "BALLOON_EXT_MODULE_DIR=/ext balloon-ext takeover"
@@ -98,7 +99,7 @@ def test_takeover_and_giveback_live(guest, kernel):
     wait_settled(guest, "the in-tree driver gave its 1000 pages back")
 
 
-@pytest.mark.only_kernels("6.1", "6.12")
+@pytest.mark.only_kernels("6.1", "6.12", "6.1-debug")
 def test_takeover_refused_while_the_in_tree_driver_holds_pages(guest):
     """Its unbind would leave them offline for good: refused, nothing moved."""
     balloon(guest, 1000)
