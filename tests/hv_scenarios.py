@@ -242,9 +242,12 @@ def info_message(vm, drv: Driver):
         assert hv_balloon(vm)["max_dynamic_page_count"] == 262144
 
 
-def status_reports_once_a_second(vm, drv: Driver):
-    """About one report a second, in guest time, with the floor in committed."""
-    ask(vm, "reset_status")
+def status_reports_once_a_second(vm, drv: Driver, reset: bool = True) -> dict:
+    """About one report a second, in guest time, with the floor in committed.
+    Without `reset`, the host's count from the driver's load is kept, so the
+    caller can check when the first report came. Returns the host's view."""
+    if reset:
+        ask(vm, "reset_status")
     s = wait_until(vm, lambda s: s["host"]["status_count"] >= 6, "six status reports")
     h = s["host"]
     rate = (h["status_count"] - 1) / ((h["status_last_ns"] - h["status_first_ns"]) / 1e9)
@@ -254,6 +257,7 @@ def status_reports_once_a_second(vm, drv: Driver):
     pages = s["MemTotal"] // 4
     assert 0 < h["status_num_avail"] <= pages, h
     assert h["status_num_committed"] >= floor_pages(pages), (h, floor_pages(pages))
+    return h
 
 
 def host_and_guest_agree_at_the_end(vm, drv: Driver):
