@@ -4,8 +4,9 @@
  * cookie in page->private and sits on hvb.pages by page->lru; it is taken
  * out of the managed page count (MemTotal) on every kernel, 5.10
  * included, and counted in NR_BALLOON_PAGES where the kernel has it.
- * A range the host gives back is freed page by page, and only pages that
- * carry our cookie: others are counted, logged and left alone.
+ * A range the host gives back is freed in runs within a 2 MiB block, and
+ * only pages that carry our cookie: others are counted, logged and left
+ * alone.
  *
  * Only the ordered workqueue touches the list, and remove or module exit
  * after the workqueue is drained, so the list needs no lock.
@@ -42,26 +43,77 @@ static void hvb_take_pages(struct hvb *b, struct page *page, unsigned int nr)
 	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned + nr);
 }
 
-static void hvb_give_page(struct hvb *b, struct page *page)
+/* Free @page, whose accounting the caller has already given back. */
+static void hvb_free_held(struct page *page)
 {
 	list_del(&page->lru);
 	set_page_private(page, 0);
 	bext_page_set_offline(page, false);
-	adjust_managed_page_count(page, 1);
-	bext_count_balloon_pages(page, -1);
-	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned - 1);
 	__free_page(page);
 }
 
-/* Give back @pfn if we hold it; false if we do not. */
-static bool hvb_give_pfn(struct hvb *b, unsigned long pfn)
+static void hvb_account_given(struct hvb *b, struct page *first, unsigned long nr)
 {
-	struct page *page = pfn_to_online_page(pfn);
+	adjust_managed_page_count(first, nr);
+	bext_count_balloon_pages(first, -(long)nr);
+	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned - nr);
+}
 
-	if (!page || !PageOffline(page) || page_private(page) != HVB_COOKIE)
-		return false;
-	hvb_give_page(b, page);
-	return true;
+static void hvb_give_page(struct hvb *b, struct page *page)
+{
+	hvb_account_given(b, page, 1);
+	hvb_free_held(page);
+}
+
+static bool hvb_held(struct page *page)
+{
+	return PageOffline(page) && page_private(page) == HVB_COOKIE;
+}
+
+/*
+ * How many pages from @first on, at most @max, we hold in @first's zone.
+ * @max keeps the run inside one 2 MiB block, so inside one memory
+ * section and @first's memmap.
+ */
+static unsigned long hvb_held_run(struct page *first, unsigned long max)
+{
+	struct zone *zone = page_zone(first);
+	unsigned long n;
+
+	for (n = 0; n < max; n++)
+		if (!hvb_held(first + n) || page_zone(first + n) != zone)
+			break;
+	return n;
+}
+
+/*
+ * Give back the pages of [@pfn, @pfn + @count) that we hold, a run at a
+ * time: one section lookup and one accounting update per run, not per
+ * page. Returns how many pages of the range we did not hold.
+ */
+static unsigned long hvb_give_pfns(struct hvb *b, u64 pfn, u64 count)
+{
+	u64 end = pfn + count;
+	unsigned long bad = 0, n, i;
+	struct page *first;
+
+	while (pfn < end) {
+		n = min_t(u64, end - pfn, HVB_2M_PAGES - (pfn & (HVB_2M_PAGES - 1)));
+		first = pfn_to_online_page(pfn);
+		n = first ? hvb_held_run(first, n) : 0;
+		if (!n) {
+			bad++;
+			if (!(++pfn & (HVB_2M_PAGES - 1)))
+				cond_resched();
+			continue;
+		}
+		hvb_account_given(b, first, n);
+		for (i = 0; i < n; i++)
+			hvb_free_held(first + i);
+		pfn += n;
+		cond_resched();
+	}
+	return bad;
 }
 
 /*
@@ -116,15 +168,10 @@ static unsigned long hvb_fill(struct hvb *b, struct hvb_balloon_resp *resp,
 static void hvb_unfill(struct hvb *b, struct hvb_balloon_resp *resp)
 {
 	unsigned int i, n = resp->flags >> 1;
-	u64 pfn, end;
 
-	for (i = 0; i < n; i++) {
-		pfn = HVB_RANGE_START(resp->ranges[i]);
-		end = pfn + HVB_RANGE_COUNT(resp->ranges[i]);
-		for (; pfn < end; pfn++)
-			hvb_give_pfn(b, pfn);
-		cond_resched();
-	}
+	for (i = 0; i < n; i++)
+		hvb_give_pfns(b, HVB_RANGE_START(resp->ranges[i]),
+			      HVB_RANGE_COUNT(resp->ranges[i]));
 }
 
 /* The floor, and what is free: how much of @want may be taken. */
@@ -207,15 +254,8 @@ void hvb_balloon_up_work(struct work_struct *work)
 /* Free one range's pages; returns how many we did not hold. */
 static unsigned long hvb_free_range(struct hvb *b, struct hvb_range r)
 {
-	u64 pfn = HVB_RANGE_START(r), end = pfn + HVB_RANGE_COUNT(r);
-	unsigned long bad = 0;
+	unsigned long bad = hvb_give_pfns(b, HVB_RANGE_START(r), HVB_RANGE_COUNT(r));
 
-	for (; pfn < end; pfn++) {
-		if (!hvb_give_pfn(b, pfn))
-			bad++;
-		if (!(pfn & 511))
-			cond_resched();
-	}
 	if (bad)
 		pr_warn_ratelimited("unballoon range %#llx+%llu: %lu pages we do not hold, ignored\n",
 				    HVB_RANGE_START(r), HVB_RANGE_COUNT(r), bad);
