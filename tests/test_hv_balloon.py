@@ -179,6 +179,20 @@ def test_malformed_host_messages_are_dropped(guest, driver):
     s = wait_settled(guest, "after the bad unballoon range")
     assert s["guest"]["pages_ballooned"] == 1000, s
     check_accounting(guest, 1000)
+    # Held and unheld pages in one 2 MiB block: 4 pages out of the middle of a
+    # held 2 MiB range first, then 16 around the hole. The 12 held ones are
+    # given back, the 4 others logged, freeing going on after the hole.
+    start = next(int(a, 16) for a, n in (line.split() for line in
+                 guest.check(f"cat {SIM_DIR}/ranges").splitlines()) if int(n, 16) >= 512)
+    ask(guest, f"unballoon_range {start + 100:#x} 4")
+    s = wait_settled(guest, "4 pages out of a 2 MiB range")
+    assert s["guest"]["pages_ballooned"] == 996, s
+    ask(guest, f"unballoon_range {start + 96:#x} 16")
+    wait_until(guest, lambda s: f"unballoon range {start + 96:#x}+16: 4 pages we do not "
+               "hold, ignored" in guest.dmesg(), "the 4 unheld pages of the 16 logged")
+    s = wait_settled(guest, "12 held pages around the hole given back")
+    assert s["guest"]["pages_ballooned"] == s["host"]["held_pages"] == 984, s
+    check_accounting(guest, 984)
 
 
 def test_unload_while_ballooned_gives_every_page_back(guest):
