@@ -132,8 +132,10 @@ def test_giveback_when_already_given_back(guest):
 def test_takeover_from_no_driver(hv, kernel):
     """A device no driver holds (the in-tree one unbound, or unable to bind):
     takeover loads ours from BALLOON_EXT_MODULE_DIR, and that binds it."""
-    if bound(hv) == "hv_balloon_ext":
-        hv.check(f"echo {DEVICE} > /sys/bus/vmbus/drivers/hv_balloon_ext/unbind")
+    # Ours not loaded (an earlier test may have left it loaded and unbound),
+    # so that takeover has to load it.
+    if hv.run("test -e /sys/module/hv_balloon_ext")[0] == 0:
+        hv.check("rmmod hv_balloon_ext")
     if bound(hv) == "hv_balloon":
         assert host(hv)["held_pages"] == 0
         hv.check(f"echo {DEVICE} > /sys/bus/vmbus/drivers/hv_balloon/unbind")
