@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from harness.hog import start_hog, stop_hogs
 from harness.vm import QemuExited
 
 from virtio_guest import (DEBUGFS, NOOOM_DEVICES, STAT_NAMES, MiB, balloon_to, check_accounting,
@@ -195,13 +196,11 @@ def compaction_migrates_balloon_pages(vm, deflate_on_oom):
     # where the hog's 1179 MiB got the shell OOM-killed.
     hog_mib = free_mib * 3 // 4
     ballooned = ((hog_mib // 2) - 16) * MiB  # fits in the holes and the spare
-    vm.check(f"hog --holes {hog_mib} -1 >/tmp/holes.out 2>&1 & hog=$!; "
-             f"until grep -q 'holes in' /tmp/holes.out || ! kill -0 $hog; do sleep 0.2; done; "
-             f"grep 'holes in' /tmp/holes.out", timeout=600)
+    start_hog(vm, f"--holes {hog_mib} -1", "holes in")
     try:
         balloon_to(vm, ballooned)
     finally:
-        vm.check("killall hog; while pidof hog >/dev/null; do sleep 0.2; done", timeout=300)
+        stop_hogs(vm)
     before = vb_debugfs(vm)
     vmstat_before = vmstat(vm, "balloon_migrate")
     vm.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)

@@ -23,6 +23,7 @@ import re
 
 import pytest
 
+from harness.hog import start_hog, stop_hogs
 from harness.vmw_host import vmw_host_qemu
 from virtio_guest import CORE_DEBUGFS, core_lines, meminfo_kb, vmstat
 from vmw_guest import (CAPS_2M, CAPS_4K, CAPS_SINGLE, FRAMES_PER_MIB, MODE_COMMANDS,
@@ -198,14 +199,11 @@ def lay_out_and_compact(vm, below_target: int = 0) -> tuple[int, int]:
     balloon_migrate's rise."""
     hog_mib = meminfo_kb(vm)["MemFree"] // 1024 * 3 // 4
     frames = (hog_mib // 2 - 16) * FRAMES_PER_MIB
-    # In a subshell, so that the shell prints no job notice when it is killed.
-    vm.check(f"(hog --holes {hog_mib} -1 >/tmp/holes.out 2>&1 &); "
-             f"until grep -q 'holes in' /tmp/holes.out || ! pidof hog; do sleep 0.2; done; "
-             f"grep 'holes in' /tmp/holes.out", timeout=600)
+    start_hog(vm, f"--holes {hog_mib} -1", "holes in")
     try:
         balloon_to(vm, frames)
     finally:
-        vm.check("killall hog; while pidof hog >/dev/null; do sleep 0.2; done", timeout=300)
+        stop_hogs(vm)
     if below_target:
         host_set(vm, "target", frames - below_target)
     migrated = vmstat(vm, "balloon_migrate")
