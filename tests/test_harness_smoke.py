@@ -11,6 +11,8 @@ import pytest
 from harness import timing
 from harness.guest import boot_vm, emulator_boot_oops
 from harness.guest_logs import save_kernel_log
+from harness.qemu import BINARY, Qemu
+from harness.vm import QemuExited
 
 GIB = 1024**3
 BALLOON = "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"
@@ -52,3 +54,34 @@ def test_emulator_boot_oops_is_told_from_a_crash_of_ours():
     other = console.replace("Oops: int3", "Oops: general protection fault")
     assert not emulator_boot_oops(other)
     assert not emulator_boot_oops("")
+
+
+def fake_qemu(folder: Path, first_run: str) -> Qemu:
+    """A QEMU whose first run does `first_run` (shell) and whose later runs are the host's."""
+    script = folder / "qemu"
+    script.write_text("#!/bin/sh\n"
+                      f"if [ ! -e {folder}/ran ]; then : >{folder}/ran; {first_run}; fi\n"
+                      f'exec {BINARY} "$@"\n')
+    script.chmod(0o755)
+    return Qemu("fake", binary=script)
+
+
+def test_a_qemu_killed_by_a_signal_at_boot_gets_one_more_boot(kernel, tmp_path, capsys):
+    """An emulator crash before the shell costs a boot, not the tests; the crash is logged."""
+    vm = boot_vm(kernel, {}, f"{kernel.name}-smoke-sigsegv",
+                 qemu=fake_qemu(tmp_path, "ulimit -c 0; kill -SEGV $$"), append=kernel.cmdline())
+    try:
+        assert vm.check("uname -r").strip() == kernel.release
+        assert vm.name.endswith("-reboot"), vm.name
+        assert "QEMU died of signal 11 before the guest's shell" in capsys.readouterr().err
+    finally:
+        vm.stop()
+
+
+def test_a_qemu_that_exits_at_boot_fails_the_boot(kernel, tmp_path):
+    """An exit with a status is QEMU refusing its command line: no second boot,
+    which here would have been the host's QEMU booting fine."""
+    with pytest.raises(QemuExited) as error:
+        boot_vm(kernel, {}, f"{kernel.name}-smoke-exit", qemu=fake_qemu(tmp_path, "exit 1"),
+                append=kernel.cmdline())
+    assert error.value.returncode == 1

@@ -71,9 +71,10 @@ class GuestTimeout(VMError):
 
 
 class QemuExited(VMError):
-    def __init__(self, message: str, console: str = ""):
+    def __init__(self, message: str, console: str = "", returncode: int | None = None):
         super().__init__(message)
         self.console = console  # all the guest printed, for callers that judge the death
+        self.returncode = returncode  # QEMU's; -N when signal N killed it
 
 
 class VM:
@@ -194,7 +195,7 @@ class VM:
             f"{self.name}: QEMU exited ({self.proc.returncode}) during {what}; console tail "
             f"(full log {self.console_log_path}):\n{self.console_tail()}\nQEMU stderr:\n"
             f"{self.qemu_log_path.read_text(errors='replace')[-2000:]}",
-            console=self.console_text())
+            console=self.console_text(), returncode=self.proc.returncode)
 
     def _emulator_state(self) -> str:
         """What QEMU says of a guest that went quiet: run state, vCPU registers, stderr."""
