@@ -170,6 +170,20 @@ def test_takeover_repeats_and_is_idempotent(vm):
     check_intree_holds_target(vm)
 
 
+def test_takeover_from_no_driver_says_that_loading_ours_bound_it(vm):
+    """With the device unbound, loading ours binds it before the tool looks:
+    the tool says so, not "already on"."""
+    dev = device(vm)
+    vm.check(f"echo {dev} > {DRIVERS}/virtio_balloon/unbind")
+    assert driver(vm) == "none"
+    out = takeover(vm)
+    assert f"{dev}: bound to virtio_balloon_ext as it loaded" in out, out
+    assert "already on" not in out, out
+    check_ours_holds_target(vm)
+    giveback(vm)
+    check_intree_holds_target(vm)
+
+
 def test_takeover_without_module_fails_clearly_and_touches_nothing(vm):
     rc, out = vm.run("balloon-ext takeover")
     assert rc == 1, out
