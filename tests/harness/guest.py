@@ -55,8 +55,8 @@ def boot_vm(kernel: Kernel, files: dict[str, Path], name: str, devices=(), mem="
     multi-threaded TCG, before the shell, so before any balloon driver
     had touched the host model; twenty boots of that guest here did not
     repeat it. The dead boot's console and QEMU's state stay in the first
-    attempt's logs; a second such failure, or any other, fails. `machine` holds VM's machine, cpu and
-    extra_args, if given.
+    attempt's logs; a second such failure, or any other, fails. `machine`
+    holds VM's machine, cpu and extra_args, if given.
     """
     with timing.stage(f"initramfs {name}"):
         initrd = make_initramfs(kernel, files, list(kernel_modules))

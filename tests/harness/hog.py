@@ -10,10 +10,10 @@ def start_hog(vm, args: str, ready: str, out: str = HOG_OUT, timeout: float = 60
 
     The output file goes first, so an earlier hog's line cannot pass for
     this one's. The hog runs in a subshell that appends EXITED and its
-    status when it ends, so a hog that dies (OOM-killed, say) ends the wait
-    and fails it with its output, and no job notice comes when it is
-    killed. Waiting on the shell's own view of the process does neither:
-    `pidof hog` can run before the subshell has even exec'd it.
+    status when it ends: a hog that dies (OOM-killed, say) ends the wait
+    and fails it with its output, and the shell prints no job notice when
+    it is killed. Polling `pidof hog` instead could end the wait at once,
+    run before the subshell had exec'd the hog.
     """
     ready_arg, out_arg = shlex.quote(ready), shlex.quote(out)
     return vm.check(
