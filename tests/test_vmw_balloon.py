@@ -301,10 +301,16 @@ def test_a_host_that_lies_about_the_target(ours):
     assert "as the target; keeping the target at" in ours.dmesg()
     host_set(ours, "lie-target", False)
     limit = host_get(ours, "guest-limit")
+    # Every lock answered BUSY meanwhile: aimed at all it has, the guest
+    # would balloon until it ran out of memory, sooner or later depending
+    # on how fast the host runs it.
+    host_set(ours, "busy", 1 << 30)
     host_set(ours, "target", 4 * limit)
     wait_until(ours, lambda s: "exceeds the guest's" in ours.dmesg(), "the log line")
     d = vmmemctl(ours)
     assert d["target"] <= limit and d["host target"] == 4 * limit, d
+    host_set(ours, "target", 0)
+    host_set(ours, "busy", 0)
     balloon_to(ours, 0)
     check_places(ours, OURS)
 
