@@ -37,6 +37,12 @@ import targets
 from guest_ops import DRIVERS, POLL_SECONDS, prime_host_memory
 from trial import PART_REPS
 
+
+def suffixed(out: Path, suffix: str) -> Path:
+    """--out with `suffix` added: the path has none, and a dot in it (hv-6.12) is no suffix."""
+    return out.with_name(out.name + suffix)
+
+
 PARTS = {"inflate": measure_inflate, "oom": measure_oom, "frag": measure_frag,
          "meminfo": measure_meminfo}
 # Parts with a boot of their own, not one per configuration of the virtio guest.
@@ -243,14 +249,14 @@ def finish(results: dict, opts, rendering: bool = False):
                                       f"{'' if s['ok'] else '  (failed)'}"
                                       for s in results.get("stages", [])))
     opts.out.parent.mkdir(parents=True, exist_ok=True)
-    report.write_json(results, opts.out.with_suffix(".json"))
-    opts.out.with_suffix(".txt").write_text(text + "\n")
-    written = [opts.out.with_suffix(".json"), opts.out.with_suffix(".txt")]
+    report.write_json(results, suffixed(opts.out, ".json"))
+    suffixed(opts.out, ".txt").write_text(text + "\n")
+    written = [suffixed(opts.out, ".json"), suffixed(opts.out, ".txt")]
     if not opts.no_chart:
         import chart  # matplotlib only when a chart is wanted
         if results["configs"]:
-            chart.write_chart(results, opts.out.with_suffix(".png"))
-            written.append(opts.out.with_suffix(".png"))
+            chart.write_chart(results, suffixed(opts.out, ".png"))
+            written.append(suffixed(opts.out, ".png"))
         if results.get("parts", {}).get("vmw", {}).get("summary"):
             vmw_png = opts.out.with_name(opts.out.name + "-vmw.png")
             chart.write_vmw_chart(results, vmw_png)
