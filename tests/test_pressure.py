@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from harness.hog import stop_hogs
 from virtio_guest import (NOOOM_DEVICES, MiB, balloon_to, hog_past_free, load_driver, meminfo_kb,
                           unload_all, vb_debugfs, vmstat, wait_actual)
 
@@ -18,7 +19,7 @@ PAGES_PER_MIB = 256
 @pytest.fixture
 def vm(core_vm):
     yield core_vm
-    core_vm.run("killall hog; while pidof hog >/dev/null; do sleep 0.2; done", timeout=300)
+    stop_hogs(core_vm)
     core_vm.qmp("balloon", value=core_vm.ram)
     unload_all(core_vm)
 
@@ -159,7 +160,7 @@ def test_no_ping_pong_while_the_host_target_stands(vm):
     assert counters(vm)["pause_length_ms"] >= 2 * PAUSE_MS, what_happened(vm, start)
     # The hog ends and the host asks for less: once the balloon is there, the
     # target is met. (Pressure may have emptied the balloon by now.)
-    vm.check("killall hog; while pidof hog >/dev/null; do sleep 0.2; done", timeout=300)
+    stop_hogs(vm)
     balloon_to(vm, 256 * MiB)
     pauses = counters(vm)["inflate_pauses"]
     # Past free, but well inside what the balloon holds: the deflated pages
