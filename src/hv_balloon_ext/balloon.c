@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Balloon up and down. Every ballooned 4 KiB page is PageOffline, has our
- * cookie in page->private and sits on hvb.pages by page->lru; it is taken
- * out of the managed page count (MemTotal) on every kernel, 5.10
- * included, and counted in NR_BALLOON_PAGES where the kernel has it.
+ * Balloon up and down. Every ballooned 4 KiB page is PageOffline and has
+ * our cookie in page->private; it is taken out of the managed page count
+ * (MemTotal) on every kernel, 5.10 included, and counted in
+ * NR_BALLOON_PAGES where the kernel has it.
+ *
+ * A 2 MiB allocation stays one order-9 page while we hold all of it: its
+ * pages carry HVB_COOKIE_2M and only its first page is on hvb.pages, so
+ * the host taking it back whole costs one free, not 512. The first range
+ * that names only part of it splits it, and from then on its pages are
+ * 4 KiB pages like the others, each with HVB_COOKIE and on the list.
  * A range the host gives back is freed in runs within a 2 MiB block, and
  * only pages that carry our cookie: others are counted, logged and left
  * alone.
@@ -21,35 +27,29 @@
 
 #include "hvb.h"
 
-/* The mark of a page we hold: no one else stores our address there. */
+/* The marks of pages we hold: no one else stores our address there. */
 #define HVB_COOKIE	((unsigned long)&hvb_dev)
+#define HVB_COOKIE_2M	(HVB_COOKIE + 1)
 
 #define HVB_BALLOON_GFP	(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN)
 
 /* How long a full ring is retried, 20 ms apart, as in-tree. */
 #define HVB_SEND_TRIES	250
 
-static void hvb_take_pages(struct hvb *b, struct page *page, unsigned int nr)
+/* Hold the 2^@order pages at @page, a 4 KiB page or a whole 2 MiB one. */
+static void hvb_take_pages(struct hvb *b, struct page *page, unsigned int order)
 {
-	unsigned int i;
+	unsigned long cookie = order ? HVB_COOKIE_2M : HVB_COOKIE;
+	unsigned int i, nr = 1U << order;
 
 	for (i = 0; i < nr; i++) {
 		bext_page_set_offline(page + i, true);
-		set_page_private(page + i, HVB_COOKIE);
-		list_add(&page[i].lru, &b->pages);
+		set_page_private(page + i, cookie);
 	}
+	list_add(&page->lru, &b->pages);
 	adjust_managed_page_count(page, -(long)nr);
 	bext_count_balloon_pages(page, nr);
 	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned + nr);
-}
-
-/* Free @page, whose accounting the caller has already given back. */
-static void hvb_free_held(struct page *page)
-{
-	list_del(&page->lru);
-	set_page_private(page, 0);
-	bext_page_set_offline(page, false);
-	__free_page(page);
 }
 
 static void hvb_account_given(struct hvb *b, struct page *first, unsigned long nr)
@@ -59,15 +59,51 @@ static void hvb_account_given(struct hvb *b, struct page *first, unsigned long n
 	WRITE_ONCE(b->nr_ballooned, b->nr_ballooned - nr);
 }
 
-static void hvb_give_page(struct hvb *b, struct page *page)
+/* Unmark the 2^@order pages at @page and free them; accounting is the caller's. */
+static void hvb_free_held(struct page *page, unsigned int order)
 {
-	hvb_account_given(b, page, 1);
-	hvb_free_held(page);
+	unsigned int i;
+
+	list_del(&page->lru);
+	for (i = 0; i < 1U << order; i++) {
+		set_page_private(page + i, 0);
+		bext_page_set_offline(page + i, false);
+	}
+	__free_pages(page, order);
+}
+
+/* Give back a page on the list, 4 KiB or a whole 2 MiB; returns how many pages. */
+static unsigned long hvb_give_page(struct hvb *b, struct page *page)
+{
+	unsigned int order = page_private(page) == HVB_COOKIE_2M ? HVB_2M_ORDER : 0;
+
+	hvb_account_given(b, page, 1UL << order);
+	hvb_free_held(page, order);
+	return 1UL << order;
 }
 
 static bool hvb_held(struct page *page)
 {
 	return PageOffline(page) && page_private(page) == HVB_COOKIE;
+}
+
+/* Is @page part of a whole 2 MiB allocation we hold? */
+static bool hvb_held_whole(struct page *page)
+{
+	return PageOffline(page) && page_private(page) == HVB_COOKIE_2M;
+}
+
+/* The host names part of the 2 MiB allocation at @head: make it 512 pages. */
+static void hvb_split_whole(struct hvb *b, struct page *head)
+{
+	unsigned int i;
+
+	split_page(head, HVB_2M_ORDER);
+	set_page_private(head, HVB_COOKIE);
+	for (i = 1; i < HVB_2M_PAGES; i++) {
+		set_page_private(head + i, HVB_COOKIE);
+		list_add(&head[i].lru, &b->pages);
+	}
 }
 
 /*
@@ -89,17 +125,29 @@ static unsigned long hvb_held_run(struct page *first, unsigned long max)
 /*
  * Give back the pages of [@pfn, @pfn + @count) that we hold, a run at a
  * time: one section lookup and one accounting update per run, not per
- * page. Returns how many pages of the range we did not hold.
+ * page, and one free for a whole 2 MiB allocation. Returns how many
+ * pages of the range we did not hold.
  */
 static unsigned long hvb_give_pfns(struct hvb *b, u64 pfn, u64 count)
 {
 	u64 end = pfn + count;
-	unsigned long bad = 0, n, i;
+	unsigned long bad = 0, n, i, off;
 	struct page *first;
 
 	while (pfn < end) {
-		n = min_t(u64, end - pfn, HVB_2M_PAGES - (pfn & (HVB_2M_PAGES - 1)));
+		off = pfn & (HVB_2M_PAGES - 1);
+		n = min_t(u64, end - pfn, HVB_2M_PAGES - off);
 		first = pfn_to_online_page(pfn);
+		if (first && hvb_held_whole(first)) {
+			if (n == HVB_2M_PAGES) {
+				hvb_account_given(b, first, n);
+				hvb_free_held(first, HVB_2M_ORDER);
+				pfn += n;
+				cond_resched();
+				continue;
+			}
+			hvb_split_whole(b, first - off);
+		}
 		n = first ? hvb_held_run(first, n) : 0;
 		if (!n) {
 			bad++;
@@ -109,7 +157,7 @@ static unsigned long hvb_give_pfns(struct hvb *b, u64 pfn, u64 count)
 		}
 		hvb_account_given(b, first, n);
 		for (i = 0; i < n; i++)
-			hvb_free_held(first + i);
+			hvb_free_held(first + i, 0);
 		pfn += n;
 		cond_resched();
 	}
@@ -154,9 +202,7 @@ static unsigned long hvb_fill(struct hvb *b, struct hvb_balloon_resp *resp,
 			*failed = true;
 			break;
 		}
-		if (order)
-			split_page(page, order);
-		hvb_take_pages(b, page, unit);
+		hvb_take_pages(b, page, order);
 		resp->ranges[n++] = hvb_range_make(page_to_pfn(page), unit);
 		got += unit;
 	}
@@ -191,7 +237,7 @@ static unsigned long hvb_clamp(unsigned long want)
  * hvb_balloon_up_work() - answer the host's balloon request
  * @work: &hvb.up_work
  *
- * Allocates 2 MiB blocks (split into 4 KiB pages) while they come and
+ * Allocates 2 MiB blocks (kept whole, see the top) while they come and
  * while at least 512 pages are wanted, then 4 KiB pages, one message of
  * up to HVB_RESP_MAX_RANGES ranges at a time, all but the last with
  * more_pages set. Whatever happens, the state returns to Initialized.
@@ -327,9 +373,8 @@ void hvb_give_back_all(struct hvb *b, enum balloon_core_reason why)
 	unsigned long n = 0;
 
 	list_for_each_entry_safe(page, next, &b->pages, lru) {
-		hvb_give_page(b, page);
-		if (!(++n & 511))
-			cond_resched();
+		n += hvb_give_page(b, page);
+		cond_resched();
 	}
 	if (n)
 		pr_info("gave back %lu ballooned pages\n", n);

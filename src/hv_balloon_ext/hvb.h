@@ -244,7 +244,7 @@ struct hvb {
 	struct delayed_work status_work;
 	unsigned long last_post;	/* jiffies of the last status report */
 
-	/* Ballooned pages: page->lru on this list, page->private = cookie. */
+	/* Ballooned pages and whole 2 MiB ones by page->lru (balloon.c). */
 	struct list_head pages;
 	unsigned long nr_ballooned;	/* written by the workqueue only */
 
