@@ -196,9 +196,18 @@ def test_malformed_host_messages_are_dropped(guest, driver):
 
 
 def test_unload_while_ballooned_gives_every_page_back(guest):
+    """Both kinds of held page go back: 2 MiB allocations still whole, and one
+    split by a range that names part of it, whose other 508 pages are 4 KiB
+    pages of their own from then on."""
     ask(guest, "balloon 5000")
     wait_settled(guest, "5000 pages ballooned")
     check_accounting(guest, 5000)
+    start = next(int(a, 16) for a, n in (line.split() for line in
+                 guest.check(f"cat {SIM_DIR}/ranges").splitlines()) if int(n, 16) >= 512)
+    ask(guest, f"unballoon_range {start + 8:#x} 4")
+    s = wait_settled(guest, "4 pages out of a whole 2 MiB allocation")
+    assert s["guest"]["pages_ballooned"] == s["host"]["held_pages"] == 4996, s
+    check_accounting(guest, 4996)
     unload_ext(guest)
     check_accounting_unloaded(guest)
     # The host was told nothing; a new host session starts empty.
