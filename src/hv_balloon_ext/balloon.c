@@ -140,9 +140,7 @@ static unsigned long hvb_give_pfns(struct hvb *b, u64 pfn, u64 count)
 		first = pfn_to_online_page(pfn);
 		if (first && hvb_held_whole(first)) {
 			if (n == HVB_2M_PAGES) {
-				hvb_account_given(b, first, n);
-				hvb_free_held(first, HVB_2M_ORDER);
-				pfn += n;
+				pfn += hvb_give_page(b, first);
 				cond_resched();
 				continue;
 			}
